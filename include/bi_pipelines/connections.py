@@ -1,0 +1,87 @@
+"""Opening DB-API connections through Airflow's provider hooks, by connection id.
+
+No connection string is ever built here: the hooks read the Airflow connection (from the
+credentials files, an ``AIRFLOW_CONN_*`` variable or the UI).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from bi_pipelines.errors import ExtractionError
+
+log = logging.getLogger(__name__)
+
+CONNECT_ATTEMPTS = 3
+CONNECT_BACKOFF_SECONDS = 2.0
+
+
+def _connection(conn_id: str):
+    from airflow.sdk import BaseHook
+
+    return BaseHook.get_connection(conn_id)
+
+
+def _hook_connect(conn_type: str, conn_id: str):
+    if conn_type == "mysql":
+        from airflow.providers.mysql.hooks.mysql import MySqlHook
+
+        return MySqlHook(mysql_conn_id=conn_id).get_conn()
+    if conn_type == "redshift":
+        from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
+
+        conn = RedshiftSQLHook(redshift_conn_id=conn_id).get_conn()
+        conn.autocommit = False
+        return conn
+    if conn_type in ("postgres", "postgresql"):
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        conn = PostgresHook(postgres_conn_id=conn_id).get_conn()
+        conn.autocommit = False
+        with conn.cursor() as cur:
+            cur.execute("SET TIME ZONE 'UTC'")
+        conn.commit()
+        return conn
+    raise ExtractionError(
+        f"connection {conn_id!r} has type {conn_type!r}; expected postgres, redshift or mysql"
+    )
+
+
+def open_dbapi(
+    conn_id: str, attempts: int | None = None, backoff: float | None = None
+) -> tuple[Any, str, dict[str, Any]]:
+    """Open a DB-API connection for ``conn_id``, retrying refused or timed-out connects.
+
+    Returns:
+        ``(connection, conn_type, extra)``.
+
+    Raises:
+        ExtractionError: after the last attempt, naming the connection id and its host, never
+            its password.
+    """
+    attempts = attempts or CONNECT_ATTEMPTS
+    backoff = CONNECT_BACKOFF_SECONDS if backoff is None else backoff
+    airflow_conn = _connection(conn_id)
+    conn_type = airflow_conn.conn_type
+    extra = airflow_conn.extra_dejson or {}
+    where = f"{conn_id!r} ({conn_type} at {airflow_conn.host}:{airflow_conn.port})"
+    last: Exception | None = None
+    for attempt in range(1, attempts + 1):
+        try:
+            return _hook_connect(conn_type, conn_id), conn_type, extra
+        except ExtractionError:
+            raise
+        except Exception as exc:  # driver-specific OperationalError types
+            last = exc
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if airflow_conn.password:
+                reason = reason.replace(airflow_conn.password, "***")
+            log.warning("connecting to %s failed (attempt %d of %d): %s", where, attempt, attempts, reason)
+            if attempt < attempts:
+                time.sleep(backoff * 2 ** (attempt - 1))
+    reason = str(last).strip().splitlines()[0] if last and str(last).strip() else type(last).__name__
+    if airflow_conn.password:
+        reason = reason.replace(airflow_conn.password, "***")
+    raise ExtractionError(f"cannot connect to {where} after {attempts} attempts: {reason}") from None

@@ -1,0 +1,47 @@
+"""Fixtures shared by every test layer."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.support.databases import Database, mysql_database, postgres_database
+
+# Tests never read real credentials: point the credentials folder at an empty place.
+os.environ.setdefault("CREDENTIALS_DIR", "/nonexistent-credentials-for-tests")
+
+
+@pytest.fixture
+def pg_db() -> Database:
+    """A fresh PostgreSQL database, dropped after the test."""
+    with postgres_database() as db:
+        yield db
+
+
+@pytest.fixture
+def pg_db2() -> Database:
+    """A second fresh PostgreSQL database (a source beside a target)."""
+    with postgres_database() as db:
+        yield db
+
+
+@pytest.fixture
+def mysql_db() -> Database:
+    """A fresh MariaDB database, dropped after the test."""
+    with mysql_database() as db:
+        yield db
+
+
+@pytest.fixture
+def airflow_conn(monkeypatch):
+    """Register an Airflow connection for the test as an ``AIRFLOW_CONN_<ID>`` variable.
+
+    Usage: ``airflow_conn("obe_mysql", mysql_db)`` or ``airflow_conn("x", json_string)``.
+    """
+
+    def register(conn_id: str, target: Database | str, conn_type: str | None = None, **extra) -> None:
+        value = target if isinstance(target, str) else target.airflow_conn_json(conn_type, **extra)
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
+
+    return register
