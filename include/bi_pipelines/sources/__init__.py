@@ -1,0 +1,1 @@
+"""One module per source system: how to read it in windows, streaming, with bounded memory."""
