@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 
+# Importing Airflow configures its logging once, now, while stdout is pytest's session-wide capture;
+# configured later inside a test using capsys, its handler would keep that test's closed stream.
+import airflow  # noqa: F401
 import pytest
 
 from tests.support.databases import Database, mysql_database, postgres_database
@@ -45,3 +48,17 @@ def airflow_conn(monkeypatch):
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
 
     return register
+
+
+@pytest.fixture
+def log_text(caplog, capsys):
+    """Everything logged so far in the test: Airflow's structlog setup may print log records
+    to stdout instead of handing them to caplog, so read both."""
+    seen: list[str] = []
+
+    def read() -> str:
+        captured = capsys.readouterr()
+        seen.append(captured.out + captured.err)
+        return caplog.text + "".join(seen)
+
+    return read

@@ -14,6 +14,11 @@ from bi_pipelines.errors import ExtractionError
 
 log = logging.getLogger(__name__)
 
+# Connection extras this project reads itself (Warehouse.connect). The provider hooks pass unknown
+# extras to the driver as connect options, which the drivers reject, so they are filtered out.
+PROJECT_EXTRA_KEYS = frozenset(
+    {"warehouse_dialect", "s3_staging_bucket", "s3_staging_prefix", "iam_role_arn", "region"}
+)
 CONNECT_ATTEMPTS = 3
 CONNECT_BACKOFF_SECONDS = 2.0
 
@@ -32,13 +37,23 @@ def _hook_connect(conn_type: str, conn_id: str):
     if conn_type == "redshift":
         from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
 
-        conn = RedshiftSQLHook(redshift_conn_id=conn_id).get_conn()
+        class WarehouseRedshiftHook(RedshiftSQLHook):
+            def get_conn(self):
+                import redshift_connector
+
+                extra = {k: v for k, v in self.conn.extra_dejson.items() if k not in PROJECT_EXTRA_KEYS}
+                return redshift_connector.connect(**{**self._get_conn_params(), **extra})
+
+        conn = WarehouseRedshiftHook(redshift_conn_id=conn_id).get_conn()
         conn.autocommit = False
         return conn
     if conn_type in ("postgres", "postgresql"):
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-        conn = PostgresHook(postgres_conn_id=conn_id).get_conn()
+        class WarehousePostgresHook(PostgresHook):
+            ignored_extra_options = PostgresHook.ignored_extra_options | PROJECT_EXTRA_KEYS
+
+        conn = WarehousePostgresHook(postgres_conn_id=conn_id).get_conn()
         conn.autocommit = False
         with conn.cursor() as cur:
             cur.execute("SET TIME ZONE 'UTC'")

@@ -28,17 +28,23 @@ def window_params() -> dict[str, Any]:
     }
 
 
-def dag_kwargs(settings: Dag, doc_md: str, **overrides: Any) -> dict[str, Any]:
-    """Keyword arguments for ``airflow.sdk.DAG``/``@dag`` built from a ``dag:`` config section.
+def schedule_for(settings: Dag):
+    """The DAG's schedule: a :class:`CronDataIntervalTimetable` in the DAG's own time zone.
 
-    The schedule is a :class:`CronDataIntervalTimetable` in the DAG's own time zone, so each run
-    covers ``[data_interval_start, data_interval_end)`` and the cron follows daylight saving.
+    Each run then covers ``[data_interval_start, data_interval_end)`` (a plain cron string would
+    give zero-width intervals in Airflow 3), and the cron follows daylight saving.
+    Pass it explicitly: ``DAG(schedule=schedule_for(s), **dag_kwargs(s, __doc__))``.
     """
     from airflow.sdk import CronDataIntervalTimetable
 
+    return CronDataIntervalTimetable(settings.schedule, timezone=settings.timezone)
+
+
+def dag_kwargs(settings: Dag, doc_md: str, **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments for ``airflow.sdk.DAG``/``@dag`` built from a ``dag:`` config section,
+    all but ``schedule`` (see :func:`schedule_for`), which DAG files pass explicitly."""
     kwargs: dict[str, Any] = {
         "dag_id": settings.dag_id,
-        "schedule": CronDataIntervalTimetable(settings.schedule, timezone=settings.timezone),
         "start_date": settings.start_date,
         "catchup": settings.catchup,
         "max_active_runs": settings.max_active_runs,

@@ -172,11 +172,12 @@ def parse_thresholds(s: Section, defaults: FreshnessThresholds | None = None) ->
     d = defaults or FreshnessThresholds()
     warn = s.get("warn_after")
     error = s.get("error_after")
+    interval = s.get("check_interval")
     thresholds = FreshnessThresholds(
         warn_after=parse_duration(warn, s.at("warn_after")) if warn is not None else d.warn_after,
         error_after=parse_duration(error, s.at("error_after")) if error is not None else d.error_after,
-        check_interval=parse_duration(
-            s.get("check_interval", d.check_interval.total_seconds() // 60), s.at("check_interval")
+        check_interval=(
+            parse_duration(interval, s.at("check_interval")) if interval is not None else d.check_interval
         ),
         active=s.get("active", d.active, types=(bool,)),
     )

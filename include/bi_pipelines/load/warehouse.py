@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bi_pipelines.identifiers import quote_pg
-from bi_pipelines.load.copy_text import ChunkReader, encode_rows
+from bi_pipelines.load.copy_text import encode_rows
+from bi_pipelines.load.pgcompat import copy_in, is_postgres_driver, quote_ident
 
 log = logging.getLogger(__name__)
 
@@ -220,14 +221,8 @@ class Warehouse:
     # -- SQL helpers ---------------------------------------------------------------------------
     def q(self, identifier: str) -> str:
         """Quote an identifier with the driver's quoting (psycopg2's when the driver is psycopg2)."""
-        try:
-            from psycopg2.extensions import connection as pg_connection
-            from psycopg2.extensions import quote_ident
-
-            if isinstance(self.conn, pg_connection):
-                return quote_ident(identifier, self.conn)
-        except ImportError:  # pragma: no cover
-            pass
+        if is_postgres_driver(self.conn):
+            return quote_ident(self.conn, identifier)
         return quote_pg(identifier)
 
     def qualified(self, schema: str, table: str) -> str:
@@ -284,8 +279,7 @@ class Warehouse:
     def _stage_copy(self, cur, staging: str, stream: RowStream) -> int:
         chunks = stream.copy_chunks() if stream.copy_chunks else encode_rows(stream.batches())
         columns = ", ".join(self.q(c) for c in stream.columns)
-        cur.copy_expert(f"COPY {staging} ({columns}) FROM STDIN", ChunkReader(chunks), size=1 << 20)
-        return cur.rowcount
+        return copy_in(cur, f"COPY {staging} ({columns}) FROM STDIN", chunks)
 
     def _stage_insert(self, cur, staging: str, stream: RowStream) -> int:
         columns = ", ".join(self.q(c) for c in stream.columns)

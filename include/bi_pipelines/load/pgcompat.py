@@ -1,0 +1,83 @@
+"""The few PostgreSQL driver operations the load path needs, for psycopg 3 and psycopg2.
+
+Airflow's postgres provider hands out psycopg 3 connections when psycopg 3 and SQLAlchemy 2 are
+installed (as here) and psycopg2 connections otherwise; tests and tools may use either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+COPY_CHUNK_BYTES = 1 << 20
+
+
+def is_psycopg3(conn) -> bool:
+    return type(conn).__module__.split(".")[0] == "psycopg"
+
+
+def is_postgres_driver(conn) -> bool:
+    return type(conn).__module__.split(".")[0] in ("psycopg", "psycopg2")
+
+
+def quote_ident(conn, identifier: str) -> str:
+    """Quote an identifier with the driver's own quoting."""
+    if is_psycopg3(conn):
+        from psycopg import sql
+
+        return sql.Identifier(identifier).as_string(conn)
+    from psycopg2.extensions import quote_ident as pg2_quote_ident
+
+    return pg2_quote_ident(identifier, conn)
+
+
+def literal(conn, value) -> str:
+    """Render ``value`` as an SQL literal with the driver's own adaptation (for COPY statements,
+    which take no parameters)."""
+    if is_psycopg3(conn):
+        from psycopg import sql
+
+        return sql.Literal(value).as_string(conn)
+    from psycopg2.extensions import adapt
+
+    adapted = adapt(value)
+    if hasattr(adapted, "prepare"):
+        adapted.prepare(conn)
+    return adapted.getquoted().decode()
+
+
+def copy_in(cur, statement: str, chunks: Iterable[bytes]) -> int:
+    """Run ``COPY ... FROM STDIN`` fed by ``chunks``; return the number of rows copied."""
+    if is_psycopg3(cur.connection):
+        with cur.copy(statement) as copy:
+            for chunk in chunks:
+                copy.write(chunk)
+        return cur.rowcount
+    from bi_pipelines.load.copy_text import ChunkReader
+
+    cur.copy_expert(statement, ChunkReader(chunks), size=COPY_CHUNK_BYTES)
+    return cur.rowcount
+
+
+def copy_out(conn, statement: str) -> Iterator[bytes]:
+    """Run ``COPY (...) TO STDOUT`` and yield its output in chunks of about 1 MiB."""
+    if is_psycopg3(conn):
+        with conn.cursor() as cur, cur.copy(statement) as copy:
+            buffer = bytearray()
+            for data in copy:
+                buffer += data
+                if len(buffer) >= COPY_CHUNK_BYTES:
+                    yield bytes(buffer)
+                    buffer.clear()
+            if buffer:
+                yield bytes(buffer)
+        conn.commit()
+        return
+    # psycopg2 only writes COPY output to a file object: run it in a thread feeding a queue.
+    from bi_pipelines.sources.relational import threaded_copy_out
+
+    def produce(writer):
+        with conn.cursor() as cur:
+            cur.copy_expert(statement, writer, size=COPY_CHUNK_BYTES)
+        conn.commit()
+
+    yield from threaded_copy_out(produce)

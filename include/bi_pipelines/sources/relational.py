@@ -1,0 +1,172 @@
+"""What every relational source shares: column descriptions, local-time handling, row streams."""
+
+from __future__ import annotations
+
+import datetime as dt
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from bi_pipelines.config.models import TableSpec
+from bi_pipelines.errors import ExtractionError
+from bi_pipelines.load.warehouse import RowStream
+from bi_pipelines.windows import Window
+
+FETCH_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    """A source column and how it lands in the warehouse.
+
+    ``kind`` drives conversions: ``naive_timestamp`` (read in the table's time zone),
+    ``utc_timestamp``, ``timestamptz``, ``date``, ``bool``, ``bytes``, ``json``, ``text``, ``other``.
+    """
+
+    name: str
+    source_type: str
+    target_type: str
+    kind: str
+
+
+def localize(value: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    """Attach ``zone`` to a naive local time, resolving DST edges as PostgreSQL does.
+
+    A local time that occurs twice (autumn) or never (spring) is read as standard time, which
+    is always the later of the two UTC instants; the COPY path (where PostgreSQL parses the
+    zone name) and this Python path therefore agree to the second.
+    """
+    first = value.replace(tzinfo=zone, fold=0).astimezone(dt.UTC)
+    second = value.replace(tzinfo=zone, fold=1).astimezone(dt.UTC)
+    return max(first, second)
+
+
+def check_columns(table: TableSpec, columns: list[SourceColumn], where: str) -> list[SourceColumn]:
+    """Select the configured columns and check the key and cursor exist; errors name the table."""
+    if not columns:
+        raise ExtractionError(f"{where}: table {table.qualified_source} does not exist or has no columns")
+    names = [c.name for c in columns]
+    if table.columns:
+        missing = [c for c in table.columns if c not in names]
+        if missing:
+            raise ExtractionError(f"{where}: {table.qualified_source} has no column(s) {', '.join(missing)}")
+        columns = [c for c in columns if c.name in table.columns]
+        names = [c.name for c in columns]
+    for role, wanted in (("primary key", table.primary_key), ("cursor", (table.cursor_column,))):
+        for column in wanted:
+            if column and column not in names:
+                raise ExtractionError(
+                    f"{where}: {role} column {column!r} is not a column of {table.qualified_source} "
+                    f"(columns: {', '.join(names)})"
+                )
+    return columns
+
+
+class _Stop(Exception):
+    pass
+
+
+class QueueWriter:
+    """A file object whose writes are gathered into ~1 MiB chunks and put on a bounded queue.
+
+    Lets a driver that *writes* COPY output (``copy_expert(..., file)``) feed a driver that
+    *reads* COPY input, with at most ``maxsize`` chunks in memory.
+    """
+
+    def __init__(self, q: queue.Queue, cancelled: threading.Event, chunk_bytes: int = 1 << 20):
+        self._q = q
+        self._cancelled = cancelled
+        self._chunk_bytes = chunk_bytes
+        self._buffer = bytearray()
+
+    def write(self, data) -> int:
+        self._buffer += data if isinstance(data, bytes | bytearray | memoryview) else data.encode()
+        if len(self._buffer) >= self._chunk_bytes:
+            self._put(bytes(self._buffer))
+            self._buffer.clear()
+        return len(data)
+
+    def flush_all(self) -> None:
+        if self._buffer:
+            self._put(bytes(self._buffer))
+            self._buffer.clear()
+
+    def _put(self, item) -> None:
+        while True:
+            if self._cancelled.is_set():
+                raise _Stop("the consumer stopped reading")
+            try:
+                self._q.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+
+def threaded_copy_out(produce: Callable[[QueueWriter], None], max_chunks: int = 8) -> Iterator[bytes]:
+    """Run ``produce(writer)`` in a thread and yield what it writes, chunk by chunk.
+
+    Errors in the producer are raised in the consumer; if the consumer stops early, the
+    producer is cancelled at its next write.
+    """
+    q: queue.Queue = queue.Queue(maxsize=max_chunks)
+    cancelled = threading.Event()
+    done = object()
+    failure: list[BaseException] = []
+
+    def run():
+        writer = QueueWriter(q, cancelled)
+        try:
+            produce(writer)
+            writer.flush_all()
+        except _Stop:
+            return
+        except BaseException as exc:
+            failure.append(exc)
+        try:
+            while not cancelled.is_set():
+                try:
+                    q.put(done, timeout=0.5)
+                    return
+                except queue.Full:
+                    continue
+        except BaseException:  # pragma: no cover
+            return
+
+    thread = threading.Thread(target=run, name="copy-out", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                break
+            yield item
+        if failure:
+            raise failure[0]
+    finally:
+        cancelled.set()
+        thread.join(timeout=30)
+
+
+class RelationalSource:
+    """Interface of a relational source (PostgreSQL, Redshift, MySQL)."""
+
+    dialect = ""
+
+    def __init__(self, conn, conn_id: str):
+        self.conn = conn
+        self.conn_id = conn_id
+        self.zero_dates = 0
+
+    def describe(self, table: TableSpec) -> list[SourceColumn]:
+        raise NotImplementedError
+
+    def row_stream(self, table: TableSpec, columns: list[SourceColumn], window: Window | None) -> RowStream:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:  # closing a broken connection must not hide the original error
+            pass
