@@ -55,6 +55,8 @@ ssl_key = <{base}/key.pem
 {ssl_dh}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# Tests log in with wrong passwords on purpose: no 2-second penalty.
+auth_failure_delay = 0
 auth_verbose = yes
 mail_location = maildir:{base}/mail/%u
 mail_fsync = never
@@ -120,6 +122,17 @@ class DovecotServer:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
         tmp.chmod(0o644)
         tmp.replace(self.base / "users")
+        # Dovecot re-reads the passwd-file at most once a second: let the second turn, then check.
+        time.sleep(1.05 - time.time() % 1)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                self.client(login).logout()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
         return login, password
 
     def client(self, login: str, *, tls: bool = False):
