@@ -1,0 +1,294 @@
+"""Measuring the last update of many tables: one connection per server, servers in parallel.
+
+Watchdog launched a process per table, each opening its own connection (~66 ms a table here).
+The sweep opens one connection per Airflow connection id, runs every due table's query over it
+(~0.1 ms a table with an index), and checks the servers side by side in a bounded thread pool,
+so a slow or dead server only delays its own tables. Whatever happens, every table gets a
+result: a server that cannot be reached yields a ``runtime_error`` row per table with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from bi_pipelines.freshness.config import (
+    ERROR,
+    NO_DATA,
+    PASS,
+    RUNTIME_ERROR,
+    WARN,
+    FreshnessCheck,
+    SweepSettings,
+)
+from bi_pipelines.freshness.queries import (
+    ServerSession,
+    UnusableValue,
+    dialect_for,
+    freshness_query,
+    prepare_session,
+    to_utc,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE = 500
+# Clocks differ between servers; a last update this far in the future means a wrong time zone.
+FUTURE_TOLERANCE = dt.timedelta(minutes=5)
+
+Opener = Callable[..., tuple[Any, str, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class FreshnessResult:
+    """The outcome of one check.
+
+    Attributes:
+        check: What was measured.
+        status: ``pass``, ``warn``, ``error``, ``runtime_error`` or ``no_data``.
+        last_update: The newest timestamp found, UTC; ``None`` for no rows or a failure.
+        queried_at: When the value was read (UTC); the lag is measured against it.
+        lag_seconds: ``queried_at - last_update`` in seconds.
+        message: Why the status is not ``pass`` (or a hint), else ``None``.
+        server_host: The host of the Airflow connection.
+        db_type: ``postgres``, ``redshift``, ``mysql`` or ``mariadb`` (as detected when connected).
+        query_seconds: How long the query took.
+    """
+
+    check: FreshnessCheck
+    status: str
+    last_update: dt.datetime | None
+    queried_at: dt.datetime
+    lag_seconds: float | None
+    message: str | None
+    server_host: str | None
+    db_type: str
+    query_seconds: float | None = None
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first[:MAX_MESSAGE]
+
+
+def evaluate(
+    check: FreshnessCheck, last_update: dt.datetime | None, queried_at: dt.datetime
+) -> tuple[str, float | None, str | None]:
+    """Status, lag and message of a measured table (dbt's rule: stale when the age exceeds a limit)."""
+    if last_update is None:
+        where = f" matching {check.filter}" if check.filter else ""
+        return NO_DATA, None, f"no rows{where} (or {check.measured} is NULL in every row)"
+    lag = queried_at - last_update
+    seconds = lag.total_seconds()
+    limits = check.thresholds
+    message = None
+    if lag < -FUTURE_TOLERANCE:
+        message = (
+            f"last update is {_human(-lag)} in the future: are the values really in {check.timezone}? "
+            f"(set the table's timezone in {check.origin.split(':')[0]})"
+        )
+    if limits.error_after is not None and lag > limits.error_after:
+        return (
+            ERROR,
+            seconds,
+            f"last update {_human(lag)} ago, more than error_after {_human(limits.error_after)}",
+        )
+    if limits.warn_after is not None and lag > limits.warn_after:
+        return (
+            WARN,
+            seconds,
+            f"last update {_human(lag)} ago, more than warn_after {_human(limits.warn_after)}",
+        )
+    return PASS, seconds, message
+
+
+def _human(delta: dt.timedelta) -> str:
+    seconds = int(abs(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m"
+    return f"{secs}s"
+
+
+def _failed(
+    check: FreshnessCheck, message: str, host: str | None, db_type: str, at: dt.datetime
+) -> FreshnessResult:
+    return FreshnessResult(check, RUNTIME_ERROR, None, at, None, message[:MAX_MESSAGE], host, db_type)
+
+
+def connection_identity(conn_id: str) -> tuple[str | None, str | None]:
+    """The host and type of an Airflow connection, ``(None, None)`` when it is not defined."""
+    try:
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(conn_id)
+        return conn.host, conn.conn_type
+    except Exception:
+        return None, None
+
+
+def sweep_connection(
+    conn_id: str,
+    checks: Iterable[FreshnessCheck],
+    settings: SweepSettings | None = None,
+    *,
+    opener: Opener | None = None,
+    clock: Callable[[], dt.datetime] = _utcnow,
+) -> list[FreshnessResult]:
+    """Measure every check of one Airflow connection over ONE database connection.
+
+    Args:
+        conn_id: The Airflow connection all ``checks`` live on.
+        checks: The tables to measure.
+        settings: Statement timeout, connect attempts, time budget for the whole connection.
+        opener: ``open_dbapi``-compatible function (tests and the benchmark count connects).
+        clock: Source of "now" (tests).
+
+    Returns:
+        One :class:`FreshnessResult` per check, in order. Never raises for a source problem: a
+        connection failure gives ``runtime_error`` results for all the checks, a failing query
+        one for its table.
+    """
+    checks = list(checks)
+    if not checks:
+        return []
+    settings = settings or SweepSettings()
+    if opener is None:
+        from bi_pipelines.connections import open_dbapi
+
+        opener = open_dbapi
+    started = time.monotonic()
+    host, known_type = connection_identity(conn_id)
+    configured = checks[0].dialect
+    try:
+        conn, conn_type, _extra = opener(
+            conn_id, attempts=settings.connect_attempts, backoff=settings.connect_backoff_seconds
+        )
+    except Exception as exc:
+        reason = _reason(exc)
+        if type(exc).__name__ == "AirflowNotFoundException":
+            reason = (
+                f"connection {conn_id!r} is not defined: add its credentials file, an "
+                f"AIRFLOW_CONN_{conn_id.upper()} variable or a connection in the Airflow UI"
+            )
+        log.error(
+            "freshness: %s unreachable, %d table(s) marked runtime_error: %s", conn_id, len(checks), reason
+        )
+        at = clock()
+        db_type = dialect_for(known_type, configured) if known_type else configured or "unknown"
+        return [_failed(c, f"cannot connect: {reason}", host, db_type, at) for c in checks]
+
+    results: list[FreshnessResult] = []
+    try:
+        dialect = dialect_for(conn_type, configured)
+        try:
+            session = prepare_session(conn, dialect, settings.statement_timeout)
+        except Exception as exc:
+            at = clock()
+            reason = f"connected, but preparing the session failed: {_reason(exc)}"
+            return [_failed(c, reason, host, dialect, at) for c in checks]
+        budget = settings.connection_budget.total_seconds()
+        for check in checks:
+            if time.monotonic() - started > budget:
+                message = (
+                    f"not checked: the sweep of {conn_id} used up its budget of {int(budget)} s "
+                    "(sweep.connection_budget); look for slow tables or raise the budget"
+                )
+                results.append(_failed(check, message, host, session.flavour, clock()))
+                continue
+            results.append(_measure(conn, check, dialect_for(conn_type, check.dialect), session, host, clock))
+    finally:
+        try:
+            conn.close()
+        except Exception:  # a broken connection may refuse to close; the results stand
+            log.debug("closing %s failed", conn_id, exc_info=True)
+    return results
+
+
+def _measure(
+    conn, check: FreshnessCheck, dialect: str, session: ServerSession, host, clock
+) -> FreshnessResult:
+    if check.problem:
+        return _failed(check, check.problem, host, session.flavour, clock())
+    t0 = time.perf_counter()
+    cur = conn.cursor()
+    try:
+        cur.execute(freshness_query(check, dialect, conn))
+        row = cur.fetchone()
+        type_code = cur.description[0][1] if cur.description else None
+        queried_at = clock()
+    except Exception as exc:
+        return _failed(check, f"query failed: {_reason(exc)}", host, session.flavour, clock())
+    finally:
+        try:
+            cur.close()
+        except Exception:
+            log.debug("closing a cursor failed", exc_info=True)
+    elapsed = time.perf_counter() - t0
+    try:
+        last_update = to_utc(row[0] if row else None, check.timezone, dialect=dialect, type_code=type_code)
+    except UnusableValue as exc:
+        return _failed(check, f"{check.measured} {exc}", host, session.flavour, queried_at)
+    status, lag, message = evaluate(check, last_update, queried_at)
+    return FreshnessResult(
+        check, status, last_update, queried_at, lag, message, host, session.flavour, elapsed
+    )
+
+
+def group_by_connection(checks: Iterable[FreshnessCheck]) -> dict[str, list[FreshnessCheck]]:
+    groups: dict[str, list[FreshnessCheck]] = {}
+    for check in checks:
+        groups.setdefault(check.conn_id, []).append(check)
+    return groups
+
+
+def sweep_all(
+    checks: Iterable[FreshnessCheck],
+    settings: SweepSettings | None = None,
+    *,
+    opener: Opener | None = None,
+    clock: Callable[[], dt.datetime] = _utcnow,
+) -> list[FreshnessResult]:
+    """Measure ``checks`` grouped by connection, at most ``max_parallel_connections`` servers at once.
+
+    Returns:
+        One result per check, in the order given.
+    """
+    checks = list(checks)
+    settings = settings or SweepSettings()
+    groups = group_by_connection(checks)
+    if not groups:
+        return []
+    by_key: dict[str, FreshnessResult] = {}
+    workers = min(settings.max_parallel_connections, len(groups))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="freshness") as pool:
+        futures = {
+            conn_id: pool.submit(sweep_connection, conn_id, group, settings, opener=opener, clock=clock)
+            for conn_id, group in groups.items()
+        }
+        for conn_id, future in futures.items():
+            try:
+                for result in future.result():
+                    by_key[result.check.key] = result
+            except Exception as exc:  # a bug must not cost the other servers their rows
+                log.exception("freshness: sweeping %s failed unexpectedly", conn_id)
+                at = clock()
+                for check in groups[conn_id]:
+                    by_key[check.key] = _failed(check, f"internal error: {_reason(exc)}", None, "unknown", at)
+    return [by_key[c.key] for c in checks]
