@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import email
 import json
+import socketserver
 import textwrap
+import threading
 
 import pytest
 
@@ -245,3 +248,64 @@ def test_monitoring_table_on_redshift_dialect(pg_db, pg_db2, airflow_conn, tmp_p
         (1, "pass")
     ]
     assert pg_db2.query("SELECT count(*) FROM pg_indexes WHERE schemaname = 'monitoring'") == [(1,)]  # the PK
+
+
+class _SmtpSink(socketserver.StreamRequestHandler):
+    """The smallest SMTP server that accepts a message: enough for SmtpNotifier to deliver."""
+
+    messages: list[str] = []
+
+    def handle(self):
+        self.wfile.write(b"220 sink ready\r\n")
+        while line := self.rfile.readline():
+            verb = line.strip().upper()
+            if verb.startswith((b"EHLO", b"HELO")):
+                self.wfile.write(b"250 sink\r\n")
+            elif verb == b"DATA":
+                self.wfile.write(b"354 go on\r\n")
+                body = []
+                while (data := self.rfile.readline()) not in (b".\r\n", b""):
+                    body.append(data.decode("utf-8", "replace"))
+                self.messages.append("".join(body))
+                self.wfile.write(b"250 queued\r\n")
+            elif verb == b"QUIT":
+                self.wfile.write(b"221 bye\r\n")
+                return
+            else:
+                self.wfile.write(b"250 ok\r\n")
+
+
+def test_alert_email_reaches_an_smtp_server(airflow_conn):
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SmtpSink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        airflow_conn(
+            "smtp_local",
+            json.dumps(
+                {
+                    "conn_type": "smtp",
+                    "host": "127.0.0.1",
+                    "port": server.server_address[1],
+                    "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "airflow@bi.example"},
+                }
+            ),
+        )
+        summary = {
+            "checked_at": "2026-11-02T12:00:00+00:00",
+            "changes": [
+                {"table_key": "obe_mysql:bookings", "status": "error", "previous_status": "warn",
+                 "message": "{{ not a template }}", "lag_seconds": 14400.0}
+            ],
+            "failing": [],
+        }  # fmt: skip
+        subject, body = alerts.change_email(summary, "monitor_source_freshness")
+        assert alerts.send_email({}, subject, body, email_to=["bi@bi.example"], smtp_conn_id="smtp_local")
+    finally:
+        server.shutdown()
+        server.server_close()
+    [raw] = _SmtpSink.messages
+    message = email.message_from_string(raw)
+    assert message["Subject"] == "[monitor_source_freshness] 1 table(s) turned error"
+    assert message["To"] == "bi@bi.example"
+    html = next(p for p in message.walk() if p.get_content_type() == "text/html").get_payload(decode=True)
+    assert b"obe_mysql:bookings: warn -&gt; error (lag 4.0 h) - {{ not a template }}" in html

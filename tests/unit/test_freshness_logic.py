@@ -268,7 +268,6 @@ SUMMARY = {
         {"table_key": "obe_mysql:bookings", "status": ERROR, "message": "old", "lag_seconds": 14400.0}
     ],
     "acknowledged": [],
-    "unhealthy": [],
     "rows_written": 2,
     "rows_deleted": 0,
     "sweep_seconds": 0.01,
@@ -307,7 +306,6 @@ def test_smtp_connection_present_means_email(monkeypatch):
     with pytest.raises(alerts.FreshnessFailure):
         alerts.alert(SUMMARY, {}, email_to=["bi@example.com"], smtp_conn_id="smtp_test")
     assert [n.to for n in sent] == [["bi@example.com"], ["bi@example.com"]]
-    assert sent[1].subject.startswith("{% raw %}")  # rendered literally by the notifier's Jinja
 
 
 def test_failure_callback_skips_freshness_failures(monkeypatch):
@@ -324,16 +322,64 @@ def test_lag_gauges_go_to_airflow_stats(monkeypatch):
     from airflow.sdk.observability.stats import Stats
 
     gauges = []
-    monkeypatch.setattr(Stats, "gauge", lambda name, value, **kw: gauges.append((name, value, kw["tags"])))
+    monkeypatch.setattr(
+        Stats, "gauge", lambda name, value, **kw: gauges.append((name, value, kw.get("tags")))
+    )
     results = [
         result(check("obe_mysql:bookings", schema=None, table="bookings"), PASS, 120.0),
         result(check("dw:raw.ledger#imap daily"), NO_DATA, None),
     ]
     assert alerts.emit_metrics(results) == 1
-    assert gauges == [
+    assert gauges[:5] == [
+        ("source_freshness.checked.pass", 1, None),
+        ("source_freshness.checked.warn", 0, None),
+        ("source_freshness.checked.error", 0, None),
+        ("source_freshness.checked.runtime_error", 0, None),
+        ("source_freshness.checked.no_data", 1, None),
+    ]
+    assert gauges[5:] == [
         (
             "source_freshness.lag_seconds.obe_mysql.bookings",
             120.0,
             {"conn_id": "obe_mysql", "table": "bookings", "status": PASS},
         )
     ]
+
+
+class FakeCursor:
+    def __init__(self, log, version):
+        self.log, self.version = log, version
+
+    def execute(self, sql, params=None):
+        self.log.append((sql, params))
+
+    def fetchone(self):
+        return (self.version,)
+
+    def close(self):
+        pass
+
+
+class FakeMySQL:
+    """Just enough of a mysqlclient connection to record the session setup."""
+
+    def __init__(self, version):
+        self.version, self.log, self.autocommit_set = version, [], None
+
+    def autocommit(self, value):
+        self.autocommit_set = value
+
+    def cursor(self):
+        return FakeCursor(self.log, self.version)
+
+
+def test_session_timeout_statement_depends_on_mysql_or_mariadb():
+    from bi_pipelines.freshness.queries import prepare_session
+
+    mysql = FakeMySQL("8.0.36")
+    assert prepare_session(mysql, "mysql", dt.timedelta(seconds=30)).flavour == "mysql"
+    assert ("SET SESSION max_execution_time = %s", (30000,)) in mysql.log  # MySQL: milliseconds
+    mariadb = FakeMySQL("10.11.19-MariaDB-0+deb12u1")
+    assert prepare_session(mariadb, "mysql", dt.timedelta(seconds=30)).flavour == "mariadb"
+    assert ("SET SESSION max_statement_time = %s", (30.0,)) in mariadb.log  # MariaDB: seconds
+    assert mysql.autocommit_set is True and ("SET time_zone = '+00:00'", None) in mysql.log

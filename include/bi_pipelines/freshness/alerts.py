@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import re
@@ -21,6 +22,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from bi_pipelines.freshness.config import STATUSES
 from bi_pipelines.freshness.sweep import FreshnessResult
 
 log = logging.getLogger(__name__)
@@ -74,7 +76,9 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 
 def emit_metrics(results: Iterable[FreshnessResult]) -> int:
-    """Send each table's lag as a StatsD gauge through Airflow's metrics; returns gauges sent.
+    """Send each table's lag (and this run's count per status) as StatsD gauges via Airflow's metrics.
+
+    Returns the number of per-table lag gauges sent.
 
     Without ``[metrics] statsd_on`` Airflow's logger is a no-op. A metrics problem never fails
     the run.
@@ -83,7 +87,11 @@ def emit_metrics(results: Iterable[FreshnessResult]) -> int:
         from airflow.sdk.observability.stats import Stats
     except ImportError:  # pragma: no cover - older task SDK
         return 0
+    results = list(results)
     sent = 0
+    for status in STATUSES:
+        with contextlib.suppress(Exception):
+            Stats.gauge(f"{METRIC_PREFIX}.checked.{status}", sum(r.status == status for r in results))
     for r in results:
         if r.lag_seconds is None:
             continue
@@ -141,15 +149,10 @@ def send_email(
         return False
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-    # The notifier renders subject and body as Jinja templates; table names and error messages
-    # must come through literally.
-    notifier = SmtpNotifier(
-        to=to,
-        subject="{% raw %}" + subject + "{% endraw %}",
-        html_content="{% raw %}" + body_html + "{% endraw %}",
-        smtp_conn_id=smtp_conn_id,
-    )
+    notifier = SmtpNotifier(to=to, subject=subject, html_content=body_html, smtp_conn_id=smtp_conn_id)
     try:
+        # notify(), not notifier(context): calling the notifier would render subject and body as
+        # Jinja templates, and table names or error messages must come through literally.
         notifier.notify(context)
     except Exception:
         log.exception("e-mailing the freshness alert through %r failed", smtp_conn_id)

@@ -62,7 +62,6 @@ class RunSummary:
     changes: list[dict[str, Any]] = field(default_factory=list)
     failing: list[dict[str, Any]] = field(default_factory=list)
     acknowledged: list[dict[str, Any]] = field(default_factory=list)
-    unhealthy: list[dict[str, Any]] = field(default_factory=list)
     rows_written: int = 0
     rows_deleted: int = 0
     sweep_seconds: float = 0.0
@@ -178,7 +177,7 @@ def summarize(
 ) -> RunSummary:
     """Status counts, status changes against each table's previous row, and what fails the run."""
     states = table_states(config, results, not_due, previous, now)
-    changes, failing, acknowledged, unhealthy = [], [], [], []
+    changes, failing, acknowledged = [], [], []
     for s in states:
         item = {
             "table_key": s.table_key,
@@ -193,7 +192,6 @@ def summarize(
         if s.checked_now and s.status != (s.previous_status or PASS):
             changes.append(item)
         if s.status != PASS:
-            unhealthy.append(item)
             if s.acknowledged_until:
                 acknowledged.append(item)
             elif s.status in config.alerts.fail_on:
@@ -210,7 +208,6 @@ def summarize(
         changes=changes,
         failing=failing,
         acknowledged=acknowledged,
-        unhealthy=unhealthy,
         fail_on=list(config.alerts.fail_on),
     )
 
