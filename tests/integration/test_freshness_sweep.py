@@ -245,3 +245,39 @@ def test_connection_budget_marks_the_rest(pg_db, airflow_conn):
     results = sweep_connection("pg", [make_check("pg", "t"), make_check("pg", "t", suffix="#2")], settings)
     assert [r.status for r in results] == [RUNTIME_ERROR, RUNTIME_ERROR]
     assert "budget" in results[0].message
+
+
+def test_an_unresponsive_server_is_given_up_without_holding_the_others(pg_db, airflow_conn, monkeypatch):
+    """A connect that never returns (a black-holed address) costs its own tables only."""
+    import threading
+
+    from bi_pipelines.freshness import sweep
+
+    pg_db.execute("CREATE TABLE t (ts timestamptz)", "INSERT INTO t VALUES (now())")
+    airflow_conn("pg", pg_db)
+    monkeypatch.setattr(sweep, "ABANDON_GRACE_SECONDS", 0)
+    release = threading.Event()
+
+    def opener(conn_id, **kwargs):
+        if conn_id == "hung":
+            release.wait(30)
+        return open_dbapi(conn_id, **kwargs)
+
+    settings = SweepSettings(connect_attempts=1, connection_budget=dt.timedelta(seconds=2))
+    checks = [make_check("hung", "a"), make_check("pg", "t"), make_check("hung", "b")]
+    started = time.monotonic()
+    hung_a, pg, hung_b = sweep_all(checks, settings, opener=opener)
+    release.set()
+    assert 2 <= time.monotonic() - started < 4
+    assert pg.status == PASS
+    assert hung_a.status == hung_b.status == RUNTIME_ERROR
+    assert hung_a.message == "no answer from hung within 2 s; given up"
+
+    # With a single worker stuck on that server, the servers queued behind it are reported too.
+    release.clear()
+    one_worker = SweepSettings(
+        connect_attempts=1, connection_budget=dt.timedelta(seconds=1), max_parallel_connections=1
+    )
+    hung_a, pg, hung_b = sweep_all(checks, one_worker, opener=opener)
+    release.set()
+    assert pg.status == RUNTIME_ERROR and "every worker was stuck" in pg.message

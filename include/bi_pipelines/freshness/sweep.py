@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,9 @@ from bi_pipelines.freshness.queries import (
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE = 500
+# Beyond its connection_budget a server's sweep only finishes the query in flight (bounded by
+# the statement timeout); past this grace the server is given up.
+ABANDON_GRACE_SECONDS = 60.0
 # Clocks differ between servers; a last update this far in the future means a wrong time zone.
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 
@@ -267,6 +271,11 @@ def sweep_all(
 ) -> list[FreshnessResult]:
     """Measure ``checks`` grouped by connection, at most ``max_parallel_connections`` servers at once.
 
+    A server that does not answer at all (a connect hanging on a black-holed address, a query
+    stuck despite the statement timeout) is given up after its ``connection_budget`` plus a
+    grace period: its tables get ``runtime_error`` rows and the sweep returns without it. The
+    workers are daemon threads, so an abandoned one cannot keep the task process alive.
+
     Returns:
         One result per check, in the order given.
     """
@@ -275,20 +284,61 @@ def sweep_all(
     groups = group_by_connection(checks)
     if not groups:
         return []
-    by_key: dict[str, FreshnessResult] = {}
-    workers = min(settings.max_parallel_connections, len(groups))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="freshness") as pool:
-        futures = {
-            conn_id: pool.submit(sweep_connection, conn_id, group, settings, opener=opener, clock=clock)
-            for conn_id, group in groups.items()
-        }
-        for conn_id, future in futures.items():
+    pending: queue.Queue[str] = queue.Queue()
+    for conn_id in groups:
+        pending.put(conn_id)
+    done: dict[str, list[FreshnessResult]] = {}
+    started: dict[str, float] = {}
+    closed = threading.Event()
+    lock = threading.Condition()
+
+    def work() -> None:
+        while not closed.is_set():
             try:
-                for result in future.result():
-                    by_key[result.check.key] = result
+                conn_id = pending.get_nowait()
+            except queue.Empty:
+                return
+            with lock:
+                started[conn_id] = time.monotonic()
+            try:
+                results = sweep_connection(conn_id, groups[conn_id], settings, opener=opener, clock=clock)
             except Exception as exc:  # a bug must not cost the other servers their rows
                 log.exception("freshness: sweeping %s failed unexpectedly", conn_id)
                 at = clock()
-                for check in groups[conn_id]:
-                    by_key[check.key] = _failed(check, f"internal error: {_reason(exc)}", None, "unknown", at)
+                reason = f"internal error: {_reason(exc)}"
+                results = [_failed(c, reason, None, "unknown", at) for c in groups[conn_id]]
+            with lock:
+                done[conn_id] = results
+                lock.notify_all()
+
+    workers = min(settings.max_parallel_connections, len(groups))
+    for n in range(workers):
+        threading.Thread(target=work, name=f"freshness-{n}", daemon=True).start()
+
+    allowance = settings.connection_budget.total_seconds() + ABANDON_GRACE_SECONDS
+    given_up: dict[str, str] = {}
+    with lock:
+        while len(done.keys() | given_up.keys()) < len(groups):
+            now = time.monotonic()
+            for conn_id, t0 in started.items():
+                if conn_id not in done and conn_id not in given_up and now - t0 > allowance:
+                    given_up[conn_id] = f"no answer from {conn_id} within {int(allowance)} s; given up"
+            # Workers stuck on abandoned servers never come back for the servers still queued.
+            if len(given_up) >= workers:
+                for conn_id in groups:
+                    if conn_id not in started and conn_id not in given_up:
+                        given_up[conn_id] = "not checked: every worker was stuck on an unresponsive server"
+            lock.wait(timeout=0.5)
+        closed.set()
+
+    by_key: dict[str, FreshnessResult] = {}
+    for conn_id, group in groups.items():
+        if conn_id in done:
+            for result in done[conn_id]:
+                by_key[result.check.key] = result
+            continue
+        log.error("freshness: %s", given_up[conn_id])
+        at = clock()
+        for check in group:
+            by_key[check.key] = _failed(check, given_up[conn_id], None, check.dialect or "unknown", at)
     return [by_key[c.key] for c in checks]
