@@ -3,16 +3,38 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tempfile
 
-# Importing Airflow configures its logging once, now, while stdout is pytest's session-wide capture;
-# configured later inside a test using capsys, its handler would keep that test's closed stream.
-import airflow  # noqa: F401
 import pytest
 
 from tests.support.databases import Database, mysql_database, postgres_database
 
+# Each test session gets its own Airflow home (metadata DB, logs), never the developer's.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="bi-airflow-test-")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 # Tests never read real credentials: point the credentials folder at an empty place.
-os.environ.setdefault("CREDENTIALS_DIR", "/nonexistent-credentials-for-tests")
+os.environ["CREDENTIALS_DIR"] = "/nonexistent-credentials-for-tests"
+
+
+def pytest_configure(config):
+    # Importing Airflow configures its logging once, now, while stdout is pytest's session-wide
+    # capture; configured later inside a test using capsys, its handler would keep that test's
+    # closed stream. It must come after AIRFLOW_HOME is set above.
+    import airflow  # noqa: F401
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> str:
+    """An initialised Airflow metadata DB (SQLite in the session's Airflow home), for ``dag.test()``."""
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, (
+        f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
+    return os.environ["AIRFLOW_HOME"]
 
 
 @pytest.fixture

@@ -53,7 +53,12 @@ def _as_utc(value: Any, where: str) -> dt.datetime:
         raise ConfigError(f"{where}: expected a date-time, got {type(value).__name__}")
     if value.tzinfo is None:
         raise ConfigError(f"{where}: {value.isoformat()} has no time zone; add one, e.g. +00:00")
-    return value.astimezone(dt.UTC)
+    utc = value.astimezone(dt.UTC)
+    # A plain datetime, not Airflow's pendulum subclass: pendulum's DateTime minus a timedelta
+    # loses a stdlib tzinfo and comes back naive.
+    return dt.datetime(
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, dt.UTC
+    )
 
 
 def resolve_window(context: dict[str, Any]) -> Window:

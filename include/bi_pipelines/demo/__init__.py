@@ -1,0 +1,1 @@
+"""Sample sources for the local demo and the end-to-end tests."""
