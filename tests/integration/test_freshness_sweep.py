@@ -281,3 +281,16 @@ def test_an_unresponsive_server_is_given_up_without_holding_the_others(pg_db, ai
     hung_a, pg, hung_b = sweep_all(checks, one_worker, opener=opener)
     release.set()
     assert pg.status == RUNTIME_ERROR and "every worker was stuck" in pg.message
+
+
+def test_identifiers_are_quoted_by_the_driver(pg_db, airflow_conn):
+    """A name that would break out of naive quoting is measured as the table it names, no more."""
+    pg_db.execute(
+        'CREATE TABLE "t""; DROP TABLE keep; --" (ts timestamptz)',
+        "CREATE TABLE keep (id int)",
+        'INSERT INTO "t""; DROP TABLE keep; --" VALUES (\'2026-01-01 00:00+00\')',
+    )
+    airflow_conn("pg", pg_db)
+    [result] = sweep_connection("pg", [make_check("pg", 't"; DROP TABLE keep; --')], FAST)
+    assert result.last_update == dt.datetime(2026, 1, 1, tzinfo=UTC)
+    assert pg_db.query("SELECT count(*) FROM keep") == [(0,)]

@@ -3,7 +3,7 @@
 One query per table, ``SELECT MAX(column) FROM schema.table [WHERE filter]``: with an index on
 the column the server answers from the index, whereas converting every row's time zone in SQL
 would force a full scan. The conversion of the single maximum happens here in Python instead.
-Identifiers are quoted by the driver's rules (``psycopg2.sql.Identifier`` on PostgreSQL, double
+Identifiers are quoted by the driver's rules (psycopg's ``sql.Identifier`` on PostgreSQL, double
 quotes on Redshift where the driver may be redshift_connector, backticks on MySQL/MariaDB).
 """
 
@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bi_pipelines.freshness.config import FreshnessCheck
 from bi_pipelines.identifiers import quote_mysql, quote_pg
+from bi_pipelines.load.pgcompat import is_postgres_driver, quote_ident
 
 POSTGRES, MYSQL, REDSHIFT = "postgres", "mysql", "redshift"
 
@@ -87,35 +89,23 @@ def prepare_session(conn, dialect: str, statement_timeout: dt.timedelta) -> Serv
     return ServerSession(flavour, version)
 
 
-def freshness_query(check: FreshnessCheck, dialect: str, conn=None) -> Any:
-    """The statement measuring ``check``: a string, or a psycopg2 ``Composed`` for PostgreSQL."""
-    measured = check.expression or None
-    where = f" WHERE ({check.filter})" if check.filter else ""
+def freshness_query(check: FreshnessCheck, dialect: str, conn=None) -> str:
+    """The statement measuring ``check``, identifiers quoted by the driver of ``conn``.
+
+    Backticks on MySQL/MariaDB; on PostgreSQL the driver's own quoting (psycopg 3 or psycopg2,
+    whichever the provider handed out, as the load path does); double quotes otherwise
+    (redshift_connector has no quoting function).
+    """
     if dialect == MYSQL:
-        relation = quote_mysql(check.table)
-        if check.schema:
-            relation = f"{quote_mysql(check.schema)}.{relation}"
-        select = measured or f"MAX({quote_mysql(check.column)})"
-        return f"SELECT {select} FROM {relation}{where}"
-    if dialect == POSTGRES and _is_psycopg2(conn):
-        from psycopg2 import sql
-
-        relation = sql.Identifier(check.schema, check.table) if check.schema else sql.Identifier(check.table)
-        select = sql.SQL(measured) if measured else sql.SQL("MAX({})").format(sql.Identifier(check.column))
-        return sql.SQL("SELECT {} FROM {}{}").format(select, relation, sql.SQL(where))
-    relation = quote_pg(check.table)
-    if check.schema:
-        relation = f"{quote_pg(check.schema)}.{relation}"
-    select = measured or f"MAX({quote_pg(check.column)})"
+        quote = quote_mysql
+    elif conn is not None and is_postgres_driver(conn):
+        quote = functools.partial(quote_ident, conn)
+    else:
+        quote = quote_pg
+    relation = f"{quote(check.schema)}.{quote(check.table)}" if check.schema else quote(check.table)
+    select = check.expression or f"MAX({quote(check.column)})"
+    where = f" WHERE ({check.filter})" if check.filter else ""
     return f"SELECT {select} FROM {relation}{where}"
-
-
-def _is_psycopg2(conn) -> bool:
-    try:
-        from psycopg2.extensions import connection
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(conn, connection)
 
 
 def localize(value: dt.datetime, zone: ZoneInfo) -> dt.datetime:
