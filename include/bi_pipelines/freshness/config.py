@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -413,8 +413,3 @@ def load_config(path: str | Path | None = None, flows_dir: Path | None = None) -
         acknowledgements=tuple(acks),
         path=p,
     )
-
-
-def with_thresholds(check: FreshnessCheck, **changes: Any) -> FreshnessCheck:
-    """A copy of ``check`` with some thresholds changed (tests, ad-hoc runs)."""
-    return replace(check, thresholds=replace(check.thresholds, **changes))
