@@ -391,9 +391,9 @@ class Warehouse:
         key_columns = strategy.key_columns if isinstance(strategy, Merge) else strategy.partition_columns
         if not key_columns:
             raise ValueError("a merge or partition replace needs at least one key column")
-        keys = ", ".join(self.q(c) for c in key_columns)
+        # A target row matched by several staged rows is still deleted once: no DISTINCT needed.
         match = " AND ".join(f"{target_sql}.{self.q(c)} = k.{self.q(c)}" for c in key_columns)
-        cur.execute(f"DELETE FROM {target_sql} USING (SELECT DISTINCT {keys} FROM {staging}) k WHERE {match}")
+        cur.execute(f"DELETE FROM {target_sql} USING {staging} k WHERE {match}")
         return cur.rowcount
 
     def close(self) -> None:
