@@ -167,11 +167,15 @@ class DovecotServer:
         return int(text.split("APPENDUID", 1)[1].split("]", 1)[0].split()[1])
 
     def flags(self, login: str, folder: str) -> dict[int, tuple[bytes, ...]]:
-        """Every message's flags in ``folder``, read without changing them."""
+        """Every message's flags in ``folder`` (UID -> sorted flags), read without changing them."""
         with contextlib.closing(_Logout(self.client(login))) as wrapper:
             client = wrapper.client
             client.select_folder(folder, readonly=True)
-            return {uid: tuple(sorted(f)) for uid, f in client.get_flags(client.search("ALL")).items()}
+            # \Recent belongs to the session, not the message: leave it out.
+            return {
+                uid: tuple(sorted(f for f in flags if f != b"\\Recent"))
+                for uid, flags in client.get_flags(client.search("ALL")).items()
+            }
 
     def imap_conn_json(
         self, login: str, *, tls: bool = True, verify: bool = False, folder: str = "INBOX"
