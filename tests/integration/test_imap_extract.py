@@ -356,6 +356,12 @@ def test_malformed_attachments_are_rejected_and_the_rest_still_loads(config, mai
     }
     for minute, (name, data) in enumerate(bad_files.items()):
         mailbox.append(sales_email(name, data), received=AT + dt.timedelta(minutes=minute))
+    # Quoted-printable: small enough to fetch by its encoded size, too big once decoded.
+    big_qp = franchise_sales_csv("2026-11-20", [["101", "B" * 40, "1", "1", "1", "", ""]] * 100)
+    mailbox.append(
+        sales_email("Ventes_big_qp.csv", big_qp, attachment={"transfer": "quoted-printable"}),
+        received=AT + dt.timedelta(minutes=20),
+    )
     mailbox.append(sales_email("Ventes_bon.csv", good), received=AT + dt.timedelta(minutes=30))
     no_csv = report_email(
         sender=POS,
@@ -367,7 +373,7 @@ def test_malformed_attachments_are_rejected_and_the_rest_still_loads(config, mai
 
     summary = extract_report(config, config.report("sales"), DAY)
 
-    assert (summary.count("loaded"), summary.count("rejected")) == (1, 7)
+    assert (summary.count("loaded"), summary.count("rejected")) == (1, 8)
     assert summary.should_fail  # the report says fail_on_rejected: true
     reasons = {e["file_name"]: e["reason"] for e in ledger(warehouse, "sales") if e["status"] == "rejected"}
     assert "line 2 has 4 fields, the header has 8" in reasons["Ventes_ragged.csv"]
@@ -379,20 +385,21 @@ def test_malformed_attachments_are_rejected_and_the_rest_still_loads(config, mai
         in reasons["Ventes_values.csv"]
     )
     assert (
-        reasons["Ventes_big.csv"].startswith("too big: about")
+        reasons["Ventes_big.csv"].startswith("too big: at least")
         and "(not downloaded)" in reasons["Ventes_big.csv"]
     )
+    assert reasons["Ventes_big_qp.csv"] == f"too big: {len(big_qp):,} bytes, max_size is 4,096"
     assert reasons[None].startswith(
         "no attachment matches '^Ventes_.+\\\\.csv$' (attachments: 'rapport.pdf')"
     )
     assert warehouse.query("SELECT franchise_name FROM raw_reports.sales") == [("Bon",)]
     as_dict = json.loads(json.dumps(summary.as_dict(), default=str))
-    assert as_dict["rejected"] == 7 and len(as_dict["rejections"]) == 7
+    assert as_dict["rejected"] == 8 and len(as_dict["rejections"]) == 8
 
     # Rejections are recorded once; a later run does not re-report them unless asked to.
     again = extract_report(config, config.report("sales"), DAY)
     assert again.count("rejected") == 0 and not again.should_fail
-    assert extract_report(config, config.report("sales"), DAY, reprocess=True).count("rejected") == 7
+    assert extract_report(config, config.report("sales"), DAY, reprocess=True).count("rejected") == 8
 
 
 def test_the_window_is_exact_to_the_second(config, mailbox, warehouse):

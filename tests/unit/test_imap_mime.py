@@ -72,9 +72,9 @@ def test_attachment_parts_reads_non_text_parts_and_content_type_names():
         ' "mixed" ("boundary" "b1") NIL NIL NIL)'
     )
     parts = attachment_parts(structure)
-    assert [(p.section, p.file_name, p.estimated_decoded_size) for p in parts] == [
-        ("2", "Centre d'appels.xlsx", 6000),
-        ("3", "notes.pdf", 75),
+    assert [(p.section, p.file_name, p.min_decoded_size) for p in parts] == [
+        ("2", "Centre d'appels.xlsx", 5846),
+        ("3", "notes.pdf", 73),
     ]
 
 

@@ -355,24 +355,20 @@ def report_target(config: ImapReportsConfig, spec: ReportSpec) -> TargetTable:
     )
 
 
+@dataclass
 class _ReportRun:
-    """The state of one report's extraction: connections, ledger lookups, outcomes."""
+    """One report's extraction in progress: the open mailbox folder, the warehouse, the ledger."""
 
-    def __init__(
-        self, config, spec, client, warehouse, ledger, settings, folder, uidvalidity, summary, reprocess
-    ):
-        self.config: ImapReportsConfig = config
-        self.spec: ReportSpec = spec
-        self.client = client
-        self.warehouse: Warehouse = warehouse
-        self.ledger: Ledger = ledger
-        self.settings: ImapSettings = settings
-        self.folder: str = folder
-        self.uidvalidity: int = uidvalidity
-        self.summary: ReportSummary = summary
-        self.reprocess: bool = reprocess
-        self.target = report_target(config, spec)
-        self.known: dict[tuple[str, str], LedgerEntry] = {}
+    spec: ReportSpec
+    target: TargetTable
+    client: Any  # an IMAPClient with the report's folder EXAMINEd
+    folder: str
+    uidvalidity: int
+    warehouse: Warehouse
+    ledger: Ledger
+    summary: ReportSummary
+    reprocess: bool
+    known: dict[tuple[str, str], LedgerEntry] = field(default_factory=dict)
 
     def entry(
         self, message: ReportMessage, part: AttachmentPart | None, status: str, **values
@@ -391,7 +387,7 @@ class _ReportRun:
             sender=h.sender,
             subject=h.subject,
             file_name=part.file_name if part else None,
-            size_bytes=values.get("size_bytes", part.estimated_decoded_size if part else None),
+            size_bytes=values.get("size_bytes"),
             sha256=values.get("sha256"),
             row_count=values.get("row_count", 0),
             status=status,
@@ -434,15 +430,15 @@ class _ReportRun:
                 return
             names = ", ".join(repr(p.file_name) for p in message.parts) or "none"
             reason = f"no attachment matches {self.spec.attachment.pattern!r} (attachments: {names})"
-            self.outcome(self.entry(message, None, REJECTED, reason=reason, size_bytes=None))
+            self.outcome(self.entry(message, None, REJECTED, reason=reason))
             return
         for part in matching:
             if self.already_done(message, part.section):
                 continue
-            if part.estimated_decoded_size > self.spec.max_size_bytes:
+            if part.min_decoded_size > self.spec.max_size_bytes:
                 reason = (
-                    f"too big: about {part.estimated_decoded_size:,} bytes, max_size is "
-                    f"{self.spec.max_size_bytes:,} (not downloaded)"
+                    f"too big: at least {part.min_decoded_size:,} bytes ({part.size:,} {part.encoding}), "
+                    f"max_size is {self.spec.max_size_bytes:,} (not downloaded)"
                 )
                 self.outcome(self.entry(message, part, REJECTED, reason=reason))
                 continue
@@ -559,9 +555,7 @@ def extract_report(
         uidvalidity = _examine(client, folder, settings)
         summary.messages_in_window, messages = find_messages(client, spec, window)
         summary.messages_matched = len(messages)
-        run = _ReportRun(
-            config, spec, client, warehouse, ledger, settings, folder, uidvalidity, summary, reprocess
-        )
+        run = _ReportRun(spec, target, client, folder, uidvalidity, warehouse, ledger, summary, reprocess)
         run.known = ledger.entries(spec.name, (m.headers.message_key for m in messages))
         for message in messages:
             run.process(message)

@@ -54,10 +54,17 @@ class AttachmentPart:
     size: int
 
     @property
-    def estimated_decoded_size(self) -> int:
-        """The decoded size, estimated without fetching (base64 is 4 bytes for every 3)."""
+    def min_decoded_size(self) -> int:
+        """A lower bound of the decoded size, known without fetching the part.
+
+        Base64 carries at most 57 bytes per 78-octet line (76 characters and CRLF) and never more
+        than 3 bytes per 4 characters; quoted-printable needs at least 1 octet and at most 3 per
+        byte. A part whose lower bound is over the limit is too big for sure.
+        """
         if self.encoding == "base64":
-            return self.size * 3 // 4
+            return self.size * 57 // 78
+        if self.encoding == "quoted-printable":
+            return self.size // 3
         return self.size
 
 
