@@ -7,6 +7,7 @@ credentials files, an ``AIRFLOW_CONN_*`` variable or the UI).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
@@ -20,6 +21,9 @@ PROJECT_EXTRA_KEYS = frozenset(
     {"warehouse_dialect", "s3_staging_bucket", "s3_staging_prefix", "iam_role_arn", "region"}
 )
 CONNECT_ATTEMPTS = 3
+# Seconds to wait for a server to accept a connection; a connection's extra `connect_timeout`
+# overrides it. Without it a dead host holds a task (or a freshness sweep) for minutes.
+DEFAULT_CONNECT_TIMEOUT = 15
 CONNECT_BACKOFF_SECONDS = 2.0
 
 
@@ -33,7 +37,15 @@ def _hook_connect(conn_type: str, conn_id: str):
     if conn_type == "mysql":
         from airflow.providers.mysql.hooks.mysql import MySqlHook
 
-        return MySqlHook(mysql_conn_id=conn_id).get_conn()
+        class TimeoutMySqlHook(MySqlHook):
+            def _get_conn_config_mysql_client(self, conn):
+                config = super()._get_conn_config_mysql_client(conn)
+                config["connect_timeout"] = int(
+                    conn.extra_dejson.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+                )
+                return config
+
+        return TimeoutMySqlHook(mysql_conn_id=conn_id).get_conn()
     if conn_type == "redshift":
         from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
 
@@ -42,7 +54,8 @@ def _hook_connect(conn_type: str, conn_id: str):
                 import redshift_connector
 
                 extra = {k: v for k, v in self.conn.extra_dejson.items() if k not in PROJECT_EXTRA_KEYS}
-                return redshift_connector.connect(**{**self._get_conn_params(), **extra})
+                timeout = int(extra.pop("connect_timeout", DEFAULT_CONNECT_TIMEOUT))
+                return redshift_connector.connect(**{"timeout": timeout, **self._get_conn_params(), **extra})
 
         conn = WarehouseRedshiftHook(redshift_conn_id=conn_id).get_conn()
         conn.autocommit = False
@@ -53,6 +66,8 @@ def _hook_connect(conn_type: str, conn_id: str):
         class WarehousePostgresHook(PostgresHook):
             ignored_extra_options = PostgresHook.ignored_extra_options | PROJECT_EXTRA_KEYS
 
+        # libpq's default when the connection's extra has no connect_timeout of its own.
+        os.environ.setdefault("PGCONNECT_TIMEOUT", str(DEFAULT_CONNECT_TIMEOUT))
         conn = WarehousePostgresHook(postgres_conn_id=conn_id).get_conn()
         conn.autocommit = False
         with conn.cursor() as cur:
