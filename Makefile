@@ -12,7 +12,7 @@ TEST_DEBS := $(RUNTIME_DEBS) mariadb-client-core postgresql-client-15 dovecot-im
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt 2>/dev/null | sha1sum | cut -c1-12)
 AIRFLOW_ENV := source scripts/airflow_env.sh
 
-.PHONY: help install system-deps test test-fast lint format bench bench-extract bench-freshness run demo demo-stop clean
+.PHONY: help install system-deps test test-fast lint format bench bench-extract bench-freshness run connections clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ bench-freshness: install ## Benchmark the freshness sweep against a Watchdog-sty
 
 run: install ## Start Airflow (api-server on :8080, scheduler, dag-processor, triggerer)
 	$(AIRFLOW_ENV) && scripts/run_airflow.sh
+
+connections: install ## Show the five source connections and where each comes from (secrets masked)
+	$(AIRFLOW_ENV) && $(BIN)/python scripts/show_connections.py
 
 clean: ## Remove the local Airflow home and caches (keeps .venv and credentials/)
 	rm -rf .airflow .pytest_cache .ruff_cache artifacts
