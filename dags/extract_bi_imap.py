@@ -56,18 +56,12 @@ with DAG(schedule=schedule_for(CONFIG.dag), **dag_kwargs(CONFIG.dag, __doc__, pa
     def summarize() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from bi_pipelines.sources.imap import log, run_summary_lines
+        from bi_pipelines.sources.imap import log_run_summary
 
         ti = get_current_context()["ti"]
         names = list(REPORT_TASKS)
         summaries = [ti.xcom_pull(task_ids=REPORT_TASKS[name], key="summary") for name in names]
-        for line in run_summary_lines(summaries, names):
-            log.info("%s", line)
-        failed = [
-            n
-            for n, s in zip(names, summaries, strict=True)
-            if not s or (s["rejected"] and s["fail_on_rejected"])
-        ]
+        failed = log_run_summary(summaries, names)
         if failed:
             raise AirflowFailException(f"report(s) failed or rejected attachments: {', '.join(failed)}")
 

@@ -174,7 +174,8 @@ def connect_imap(
                 client.shutdown()
             reason = str(exc).replace(settings.password, "***") if settings.password else str(exc)
             raise ExtractionError(
-                f"{settings.where}: login refused ({reason}); check imap_username/imap_password in imap_creds.py"
+                f"{settings.where}: login refused ({reason}); "
+                "check imap_username/imap_password in imap_creds.py"
             ) from None
         client.normalise_times = False  # INTERNALDATE as aware datetimes, not local naive time
         return client
@@ -333,17 +334,31 @@ class ReportSummary:
         }
 
 
-def run_summary_lines(summaries: list[dict[str, Any] | None], report_names: list[str]) -> list[str]:
-    """The DAG run's closing log: one headline per report, then every rejection."""
-    lines = []
+def log_run_summary(summaries: list[dict[str, Any] | None], report_names: list[str]) -> list[str]:
+    """Log the DAG run's closing summary: one headline per report, then every rejection.
+
+    Args:
+        summaries: Each report task's :meth:`ReportSummary.as_dict`, or None when the task failed
+            before producing one.
+        report_names: The reports, in the same order.
+
+    Returns:
+        The reports that make the run fail: no summary (the task failed), or rejections in a
+        report configured with ``fail_on_rejected``.
+    """
+    failed = []
     for name, summary in zip(report_names, summaries, strict=True):
-        lines.append(
-            summary["headline"] if summary else f"{name}: FAILED before finishing (see its task log)"
-        )
+        if summary is None:
+            log.error("%s: FAILED before finishing (see its task log)", name)
+            failed.append(name)
+            continue
+        log.info("%s", summary["headline"])
+        if summary["rejected"] and summary["fail_on_rejected"]:
+            failed.append(name)
     for summary in summaries:
         for rejection in (summary or {}).get("rejections", []):
-            lines.append(f"{summary['report']}: {rejection}")
-    return lines
+            log.warning("%s: %s", summary["report"], rejection)
+    return failed
 
 
 # -- one report ---------------------------------------------------------------------------------
@@ -473,7 +488,8 @@ class _ReportRun:
         )
         if copy is not None:
             origin = f"{copy.message_id or copy.message_key} part {copy.part}"
-            reason = f"same file as {copy.file_name!r} loaded from {origin} received {copy.received_at:%Y-%m-%d %H:%M} UTC"
+            received = f"{copy.received_at:%Y-%m-%d %H:%M} UTC"
+            reason = f"same file as {copy.file_name!r} loaded from {origin} received {received}"
             self.outcome(self.entry(message, part, DUPLICATE, reason=reason, duplicate_of=origin, **facts))
             return
         try:
