@@ -58,12 +58,17 @@ def extract_vonigo():
         requested = get_current_context()["params"].get("franchise_ids")
         return prepare_vonigo(load_vonigo_config(), requested)
 
-    @task(max_active_tis_per_dagrun=CONFIG.franchises.max_parallel)
+    # One Vonigo session per franchise task: a session is bound to one franchise server-side.
+    @task(
+        max_active_tis_per_dagrun=CONFIG.franchises.max_parallel, map_index_template="{{ franchise_label }}"
+    )
     def extract_franchise(franchise: dict) -> dict:
         from bi_pipelines.sources.vonigo_extract import extract_franchise as extract
         from bi_pipelines.windows import resolve_window
 
-        return extract(load_vonigo_config(), franchise, resolve_window(get_current_context()))
+        context = get_current_context()
+        context["franchise_label"] = f"{franchise['franchise_id']} {franchise.get('name') or ''}".strip()
+        return extract(load_vonigo_config(), franchise, resolve_window(context))
 
     extract_franchise.expand(franchise=prepare())
 

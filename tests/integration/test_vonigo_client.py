@@ -154,13 +154,21 @@ def test_switching_to_the_current_franchise_is_a_success(fake, make_client):
 
 
 # 5 -------------------------------------------------------------------------------------------------
-def test_dates_without_date_mode_are_ignored_by_vonigo(fake, make_client):
+def test_dates_without_date_mode_are_ignored_by_vonigo_so_the_client_always_sends_it(fake, make_client):
     client = make_client()
-    far_future = {"dateStart": 4102444800, "dateEnd": 4102531200, "franchiseID": 90}
-    without = client.fetch_all("data/Clients/", far_future, list_keys=["Clients"])
-    assert len(without.records) == 12  # everything: the dates were silently ignored
+    client.login()
+    far_future = {"dateStart": "4102444800", "dateEnd": "4102531200", "franchiseID": "90"}
+    # The fake behaves like Vonigo: without dateMode the dates are silently ignored.
+    answer = requests.post(
+        fake.base_url + "data/Clients/", json={**far_future, "securityToken": client._token}, timeout=5
+    ).json()
+    assert len(answer["Clients"]) == 12
+    with pytest.raises(VonigoError, match="need a dateMode"):
+        client.fetch_all("data/Clients/", far_future, list_keys=["Clients"])
     with_mode = client.fetch_all("data/Clients/", {**far_future, "dateMode": 2}, list_keys=["Clients"])
     assert with_mode.records == []
+    sent_by_client = [c for c in fake.calls("data/clients") if c["user_agent"].startswith("bi-pipelines")]
+    assert len(sent_by_client) == 1 and sent_by_client[0]["params"]["dateMode"] == "2"
 
 
 # 6 -------------------------------------------------------------------------------------------------

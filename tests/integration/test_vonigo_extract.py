@@ -6,6 +6,7 @@ import datetime as dt
 import decimal
 import importlib.util
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -240,3 +241,33 @@ def test_a_persistent_outage_fails_the_task_clearly_and_lands_nothing_partial(vo
     assert pg_db.query("SELECT count(*) FROM vonigo.raw_records WHERE object_type = 'jobs'") == [(0,)]
     assert len(fake.calls("data/jobs")) == 3
     assert fake.calls("security/logout")[-1]["errNo"] == 0  # logged out in the finally
+
+
+def test_parallel_tasks_writing_the_same_records_do_not_collide(vonigo, fake, pg_db):
+    """An overlapping retry and a new run (or two franchises) publish the same keys at once."""
+    plan = {p["franchise_id"]: p for p in prepare(vonigo)}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def run(franchise_id: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            extract_franchise(vonigo, plan[franchise_id], WINDOW)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(f,)) for f in (90, 90, 91, 90)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    counts = dict(pg_db.query("SELECT franchise_id, count(*) FROM vonigo.raw_records GROUP BY 1"))
+    assert counts == {90: 76, 91: 42}
+    assert pg_db.query(
+        "SELECT count(*) FROM (SELECT object_type, object_id, field_id FROM vonigo.record_fields "
+        "GROUP BY 1, 2, 3 HAVING count(*) > 1) d"
+    ) == [(0,)]
+    # Four tasks, four sessions, every one logged out.
+    assert len(fake.calls("security/login")) == 1 + 4
+    assert sum(c["errNo"] == 0 for c in fake.calls("security/logout")) == 1 + 4

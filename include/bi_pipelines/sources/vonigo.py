@@ -12,6 +12,7 @@ What the client guarantees (see ``../shared/vonigo-api.md`` for the evidence beh
   Validation errors (``-600``) are never retried and carry their ``Errors[]`` text.
 - Every value is sent as a string, every path with its trailing slash, with a descriptive
   User-Agent. Only list/retrieve method codes reach ``data/`` endpoints: the client cannot write.
+  A date filter never goes out without ``dateMode`` (Vonigo would ignore the dates).
 """
 
 from __future__ import annotations
@@ -91,6 +92,15 @@ class VonigoEndpoint:
 def password_md5(plain: str) -> str:
     """The lower-case hex MD5 of the plain password, as Vonigo's login expects it."""
     return hashlib.md5(plain.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def _mask(value: str) -> None:
+    """Hide a value in Airflow's task logs: Vonigo accepts the MD5 itself as the password."""
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - the client also runs without Airflow
+        return
+    mask_secret(value)
 
 
 def _as_bool(value: Any) -> bool:
@@ -337,6 +347,7 @@ class VonigoClient:
         """Log in and keep the token. Raises :class:`VonigoLoginError` when refused (not retried)."""
         e = self.endpoint
         password = e.password if e.password_is_md5 else password_md5(e.password)
+        _mask(password)
         params = {"company": e.company, "userName": e.username, "password": password}
         if self.settings.app_version:
             params["appVersion"] = self.settings.app_version
@@ -351,6 +362,7 @@ class VonigoClient:
                 data.get("Errors"),
             )
         self._token = str(token)
+        _mask(self._token)
         self.session_info = data.get("Session") or {}
         self.stats["logins"] += 1
         log.info(
@@ -424,6 +436,11 @@ class VonigoClient:
         ):
             raise VonigoError(
                 f"refusing to send method {method!r} to {path}: this client only reads from Vonigo"
+            )
+        if ("dateStart" in params or "dateEnd" in params) and params.get("dateMode") in (None, ""):
+            # Vonigo silently ignores the dates without it and returns every record ever made.
+            raise VonigoError(
+                f"{path}: dateStart/dateEnd need a dateMode (1 created, 2 edited, 3 service date)"
             )
         data = self._authenticated(path, params)
         if session_gone(data):
