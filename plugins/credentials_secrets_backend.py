@@ -22,6 +22,7 @@ from pathlib import Path
 from airflow.secrets import BaseSecretsBackend
 
 from bi_pipelines.credentials import CREDENTIAL_FILES, ConnectionFields, credentials_dir, load_connection
+from bi_pipelines.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,13 @@ class CredentialsFileSecretsBackend(BaseSecretsBackend):
     def _fields(self, conn_id: str) -> ConnectionFields | None:
         if conn_id not in CREDENTIAL_FILES or _defined_in_airflow(conn_id):
             return None
-        return load_connection(conn_id, self.credentials_dir or credentials_dir())
+        try:
+            return load_connection(conn_id, self.credentials_dir or credentials_dir())
+        except ConfigError as exc:
+            # Airflow logs a backend's exception at debug level only and reports the connection
+            # as undefined: say loudly what is wrong with the file (the message holds no secret).
+            log.error("connection %r: invalid credentials file: %s", conn_id, exc)
+            raise
 
     def get_conn_value(self, conn_id: str, team_name: str | None = None) -> str | None:
         """The connection as Airflow's JSON form; the base class turns it into a Connection."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from bi_pipelines.credentials import CREDENTIAL_FILES, credentials_dir
+from bi_pipelines.credentials import CREDENTIAL_FILES, credentials_dir, load_connection
 from bi_pipelines.errors import ConfigError
 
 
@@ -28,18 +28,28 @@ def source_of(conn_id: str) -> str:
 
 
 def main() -> int:
+    # A server-side tool, like `airflow connections get`: core's lookup sees the metadata DB,
+    # the Task SDK's (outside a task) does not.
     from airflow.models import Connection
 
     failed = False
     for conn_id in CREDENTIAL_FILES:
         try:
-            conn = Connection.get_connection_from_secrets(conn_id)
+            conn = Connection.get_connection_from_secrets(conn_id)  # noqa: AIR311
         except ConfigError as exc:
             print(f"{conn_id:<22} INVALID: {exc}")
             failed = True
             continue
         except Exception:
-            print(f"{conn_id:<22} not defined (no {CREDENTIAL_FILES[conn_id].filename} and no Airflow connection)")
+            try:  # Airflow reports an invalid file as "not defined": say what is wrong with it
+                load_connection(conn_id)
+            except ConfigError as exc:
+                print(f"{conn_id:<22} INVALID: {exc}")
+                failed = True
+                continue
+            print(
+                f"{conn_id:<22} not defined (no {CREDENTIAL_FILES[conn_id].filename} and no Airflow connection)"
+            )
             continue
         password = "***" if conn.password else "(empty)"
         print(

@@ -27,10 +27,41 @@ DEFAULT_CONNECT_TIMEOUT = 15
 CONNECT_BACKOFF_SECONDS = 2.0
 
 
-def _connection(conn_id: str):
+def get_connection(conn_id: str):
+    """``BaseHook.get_connection`` with an error that says how to fix a missing connection.
+
+    Airflow reports a connection whose credentials file is invalid as "not defined" (it swallows
+    the secrets backend's error): re-read the file here to show what is wrong with it.
+
+    Raises:
+        ConfigError: the credentials file for ``conn_id`` exists but is invalid.
+        ExtractionError: the connection is defined nowhere.
+    """
     from airflow.sdk import BaseHook
 
-    return BaseHook.get_connection(conn_id)
+    try:
+        return BaseHook.get_connection(conn_id)
+    except Exception as exc:
+        if "isn't defined" not in str(exc) and type(exc).__name__ != "AirflowNotFoundException":
+            raise
+        from bi_pipelines.credentials import CREDENTIAL_FILES, credentials_dir, load_connection
+
+        spec = CREDENTIAL_FILES.get(conn_id)
+        if spec is not None:
+            load_connection(conn_id)  # raises ConfigError naming the file and the key
+            hint = (
+                f"add {credentials_dir() / spec.filename} (template in credentials_templates/{spec.filename}), "
+                f"or define it in Airflow"
+            )
+        else:
+            hint = "define it in Airflow"
+        raise ExtractionError(
+            f"connection {conn_id!r} is not defined: {hint} (Admin -> Connections, or an "
+            f"AIRFLOW_CONN_{conn_id.upper()} environment variable)"
+        ) from None
+
+
+_connection = get_connection
 
 
 def _hook_connect(conn_type: str, conn_id: str):

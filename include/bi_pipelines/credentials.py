@@ -132,6 +132,7 @@ def _build_imap(conn_id: str, v: dict[str, Any]) -> ConnectionFields:
             "use_ssl": use_ssl,
             "verify_certificate": v.get("imap_verify_certificate", True),
             "folder": v.get("imap_folder", "INBOX"),
+            **({"ca_file": v["imap_ca_file"]} if v.get("imap_ca_file") else {}),
         },
     )
 
@@ -218,6 +219,7 @@ CREDENTIAL_FILES: dict[str, CredentialFile] = {
                 Key("imap_ssl", _BOOL, doc="default True"),
                 Key("imap_verify_certificate", _BOOL, doc="default True"),
                 Key("imap_folder", doc="default INBOX"),
+                Key("imap_ca_file", doc="a CA bundle to trust, for a server with a private certificate"),
             ),
             _build_imap,
         ),

@@ -346,8 +346,8 @@ class Warehouse:
             target: The table to publish into; must exist (see :meth:`ensure_table`).
             stream: The rows, in the order of ``stream.columns``.
             strategy: :class:`Merge`, :class:`ReplacePartitions` or :class:`ReplaceAll`.
-            before_publish: Called after staging, before the publish statements (tests use it
-                to inject a failure at the worst moment).
+            before_publish: Called after staging, under the publish lock, before the publish
+                statements, in the same transaction (extra deletes; tests inject failures here).
         """
         load_id = uuid.uuid4().hex[:12]
         staging = self.q(f"stg_{target.table[:40]}_{load_id}")
@@ -365,6 +365,10 @@ class Warehouse:
                     staged = self._stage_s3(cur, staging, stream, load_id)
                 else:
                     staged = self._stage_insert(cur, staging, stream)
+                # Two loads of overlapping keys (a retry beside the next run) would both delete,
+                # then both insert, and one fails on the primary key. Publishing under a lock that
+                # excludes other writers (readers still read) makes them take turns.
+                cur.execute(self._lock_sql(target_sql))
                 if before_publish is not None:
                     before_publish()
                 deleted = self._delete_for(cur, strategy, target_sql, staging)
@@ -377,6 +381,11 @@ class Warehouse:
             self.conn.rollback()
             raise
         return LoadResult(str(target), staged, max(deleted, 0), inserted)
+
+    def _lock_sql(self, target_sql: str) -> str:
+        if self.dialect == REDSHIFT:
+            return f"LOCK {target_sql}"
+        return f"LOCK TABLE {target_sql} IN SHARE ROW EXCLUSIVE MODE"
 
     def _delete_for(self, cur, strategy: Strategy, target_sql: str, staging: str) -> int:
         if isinstance(strategy, ReplaceAll):

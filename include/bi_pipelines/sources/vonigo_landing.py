@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from bi_pipelines.load.warehouse import (
-    REDSHIFT,
     Column,
     LoadResult,
     Merge,
@@ -322,23 +321,18 @@ def _stream(target: TargetTable, rows: Sequence[tuple]) -> RowStream:
 
 def _before_publish(
     wh: Warehouse, target: TargetTable, extra: Callable[[Any], None] | None = None
-) -> Callable[[], None]:
-    """Serialise publishes into ``target`` across the parallel franchise tasks.
+) -> Callable[[], None] | None:
+    """Extra statements to run in the load's transaction, under its publish lock.
 
-    Two merges of the same key in parallel transactions can both find nothing to delete and then
-    both insert; a table lock taken inside the load's transaction (released at its commit) makes
-    them wait for each other. Readers are not blocked on PostgreSQL.
+    ``Warehouse.load`` itself locks the target against parallel writers (the franchise tasks
+    publish into the same tables), so only the extra deletes remain here.
     """
+    if extra is None:
+        return None
 
     def hook() -> None:
-        table = wh.qualified(target.schema, target.table)
         with wh.conn.cursor() as cur:
-            if wh.dialect == REDSHIFT:
-                cur.execute(f"LOCK {table}")
-            else:
-                cur.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
-            if extra is not None:
-                extra(cur)
+            extra(cur)
 
     return hook
 
