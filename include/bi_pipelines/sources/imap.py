@@ -66,7 +66,6 @@ META_COLUMNS = (
     Column("_message_id", "text"),
     Column("_received_at", "timestamptz"),
     Column("_file_name", "text"),
-    Column("_loaded_at", "timestamptz"),
 )
 _HEADER_ITEM = f"BODY.PEEK[HEADER.FIELDS ({' '.join(HEADER_FIELDS)})]"
 
@@ -501,9 +500,10 @@ class _ReportRun:
         self.outcome(self.entry(message, part, LOADED, row_count=len(rows), **facts))
 
     def load(self, message: ReportMessage, part: AttachmentPart, sha256: str, rows) -> None:
-        loaded_at = dt.datetime.now(dt.UTC)
+        # Every value derives from the message, none from the clock: reprocessing a message
+        # leaves its rows identical (the ledger records when it was processed).
         message_id = message.headers.message_id or message.headers.message_key
-        meta = (message_id, message.received_at, part.file_name, loaded_at)
+        meta = (message_id, message.received_at, part.file_name)
 
         def batches() -> Iterator[list[tuple]]:
             return iter_batches(((*values, sha256, number, *meta) for number, values in rows), size=5_000)
