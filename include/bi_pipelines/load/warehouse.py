@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -152,8 +153,6 @@ def csv_line(row: Sequence[Any]) -> str:
 
     Written by hand because the csv module cannot leave NULL unquoted beside quoted values.
     """
-    from bi_pipelines.load.copy_text import encode_value
-
     out = []
     for value in row:
         if value is None:
@@ -161,12 +160,12 @@ def csv_line(row: Sequence[Any]) -> str:
             continue
         if isinstance(value, bytes | bytearray | memoryview):
             text = bytes(value).hex()
+        elif isinstance(value, bool):
+            text = "t" if value else "f"
+        elif isinstance(value, dict | list):
+            text = json.dumps(value, ensure_ascii=False, default=str)
         else:
-            text = encode_value(value) if isinstance(value, dict | list | bool) else str(value)
-            if isinstance(value, dict | list):
-                text = (
-                    text.replace("\\t", "\t").replace("\\n", "\n").replace("\\r", "\r").replace("\\\\", "\\")
-                )
+            text = str(value)
         out.append('"' + text.replace('"', '""') + '"')
     return ",".join(out) + "\n"
 
@@ -419,8 +418,6 @@ class Warehouse:
 
 
 def _insert_value(value: Any) -> Any:
-    import json
-
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, default=str)
     return value
