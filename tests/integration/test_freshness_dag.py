@@ -81,20 +81,24 @@ def test_dag_run_records_every_table_and_goes_red_on_error(
     )
     dag = load_dag(monkeypatch, config)
 
-    run = dag.test()
+    # Triggered as the UI's Trigger button does: no logical date, so no data interval at all.
+    run = dag.test(logical_date=None)
     assert run.state == "success"
+    assert run.data_interval_start is None
     rows = pg_db2.query(
         "SELECT table_key, status, run_id, checked_at FROM monitoring.source_table_freshness ORDER BY table_key"
     )
     assert [r[:2] for r in rows] == [("obe:bookings", "pass"), ("portal:public.portal_news", "pass")]
-    assert all(r[2] == run.run_id and r[3] is not None for r in rows)
+    # checked_at is the run's run_after when there is no scheduled time.
+    assert all(r[2] == run.run_id and r[3] == run.run_after for r in rows)
 
     # Stale data: the next run records the error and fails, so the UI shows red.
     mysql_db.execute("DELETE FROM bookings")
     mysql_db.execute(
         "INSERT INTO bookings VALUES (%s)", params=((now - dt.timedelta(hours=5)).replace(tzinfo=None),)
     )
-    run = dag.test(logical_date=now + dt.timedelta(minutes=15))
+    # Its interval ends on a quarter hour at least 15 minutes after the first check: the tables are due.
+    run = dag.test(logical_date=now + dt.timedelta(minutes=30))
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states == {"check_tables": "success", "alert_on_changes": "failed"}
