@@ -16,9 +16,9 @@ from bi_pipelines.sources.vonigo_landing import (
     landing_tables,
     naive_local_epoch,
     naive_local_to_utc,
-    parse_bool,
     parse_money,
 )
+from bi_pipelines.values import parse_bool
 
 NEW_YORK = ZoneInfo("America/New_York")
 

@@ -19,13 +19,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bi_pipelines.sources.imap_config import ColumnSpec, CsvOptions, ReportSpec
+from bi_pipelines.values import parse_bool
 
 MAX_REPORTED_PROBLEMS = 5
 _BIGINT = 2**63
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_TRUE = {"true", "t", "yes", "y", "1", "oui", "vrai"}
-_FALSE = {"false", "f", "no", "n", "0", "non", "faux"}
 # Spaces that French and other locales use as thousands separators.
 _SPACES = (" ", "\u00a0", "\u202f")
 _BLANK_BYTES = b" \t\r\n\x00" + codecs.BOM_UTF8
@@ -144,16 +143,10 @@ def _to_text(value: Any) -> str:
 
 
 def _to_boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float) and value in (0, 1):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError(f"{_show(value)} is not a boolean (use true/false, yes/no, 1/0)")
+    result = parse_bool(value)
+    if result is None:
+        raise ValueError(f"{_show(value)} is not a boolean (use true/false, yes/no, 1/0)")
+    return result
 
 
 def convert_value(value: Any, column: ColumnSpec, options: CsvOptions, zone: ZoneInfo) -> Any:

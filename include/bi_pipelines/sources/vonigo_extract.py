@@ -22,9 +22,9 @@ from bi_pipelines.sources.vonigo_landing import (
     land_object,
     landing_tables,
     naive_local_epoch,
-    parse_bool,
     read_field_names,
 )
+from bi_pipelines.values import parse_bool
 from bi_pipelines.windows import Window
 
 log = logging.getLogger(__name__)

@@ -30,26 +30,11 @@ from bi_pipelines.load.warehouse import (
     Warehouse,
 )
 from bi_pipelines.sources.vonigo_config import LandingTables, ObjectSpec
+from bi_pipelines.values import parse_bool
 
 log = logging.getLogger(__name__)
 
-_TRUE = {"true", "1", "yes", "y", "t"}
-_FALSE = {"false", "0", "no", "n", "f"}
 _MONEY = re.compile(r"^(-)?\(?\s*(-)?\s*\$?\s*(-)?([0-9][0-9,]*(?:\.[0-9]*)?|\.[0-9]+)\s*\)?$")
-
-
-def parse_bool(value: Any) -> bool | None:
-    """``"true"``/``true``/``"1"`` -> True, ``"false"``/``false``/``"0"`` -> False, else None."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    return None
 
 
 def parse_money(value: Any) -> decimal.Decimal | None:

@@ -1,0 +1,23 @@
+"""Normalising values that arrive as text from files and APIs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# English and French, as the franchise reports and Vonigo's API write them.
+TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "oui", "vrai"})
+FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "non", "faux"})
+
+
+def parse_bool(value: Any) -> bool | None:
+    """``True``/``"true"``/``"Yes"``/``1`` -> True, their opposites -> False, anything else -> None."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return bool(value) if value in (0, 1) else None
+    text = str(value).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    return None
