@@ -12,7 +12,8 @@ TEST_DEBS := $(RUNTIME_DEBS) mariadb-client-core postgresql-client-15 dovecot-im
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt 2>/dev/null | sha1sum | cut -c1-12)
 AIRFLOW_ENV := source scripts/airflow_env.sh
 
-.PHONY: help install system-deps test test-fast lint format bench bench-extract bench-freshness run connections clean
+.PHONY: help install system-deps test test-fast lint format bench bench-extract bench-freshness run connections clean \
+	demo demo-stop test-e2e
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -56,6 +57,15 @@ run: install ## Start Airflow (api-server on :8080, scheduler, dag-processor, tr
 
 connections: install ## Show the five source connections and where each comes from (secrets masked)
 	$(AIRFLOW_ENV) && $(BIN)/python scripts/show_connections.py
+
+demo: install ## Seed sample sources, start Dovecot, the Vonigo fake and Airflow on :8080 (DEMO_ARGS=--run-all triggers every DAG)
+	$(AIRFLOW_ENV) && $(BIN)/python scripts/demo.py up $(DEMO_ARGS)
+
+demo-stop: ## Stop everything `make demo` started (DEMO_ARGS=--drop-databases also drops the sample databases)
+	$(AIRFLOW_ENV) && $(BIN)/python scripts/demo.py down $(DEMO_ARGS)
+
+test-e2e: install ## Start Airflow against the demo sources, drive it through the REST API and a browser
+	$(AIRFLOW_ENV) && AIRFLOW_HOME=$$(mktemp -d) $(BIN)/pytest tests/e2e -m e2e $(PYTEST_ARGS)
 
 clean: ## Remove the local Airflow home and caches (keeps .venv and credentials/)
 	rm -rf .airflow .pytest_cache .ruff_cache artifacts
