@@ -174,7 +174,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     log(f"  credentials files in {credentials}")
 
     home = state_dir / "airflow"
-    overrides = {"AIRFLOW__API__PORT": str(args.port)}
+    overrides = {
+        "AIRFLOW__API__PORT": str(args.port),
+        # Tasks report to the api-server here; Airflow's default assumes port 8080.
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{args.port}/execution/",
+    }
     if port_in_use(8793):  # the workers' log server: another local Airflow may hold the default
         from tests.support.databases import free_port
 
@@ -284,6 +288,7 @@ def cmd_down(args: argparse.Namespace) -> int:
             database.drop()
             log(f"dropped {database.name}")
     (args.state_dir / "sources.json").unlink(missing_ok=True)
+    (args.state_dir / "imap").unlink(missing_ok=True)  # Dovecot removed its folder on the way out
     log("stopped" if state else "nothing to stop")
     return 0
 

@@ -1,5 +1,8 @@
-"""The UI in a real browser: Debian's headless Chromium, driven by Playwright, logs in, opens the DAG
-list and a task's log, and saves screenshots under artifacts/e2e/ (git-ignored).
+"""The UI in a real browser: Debian's headless Chromium, driven by Playwright, logs in, checks the
+home page and the DAG list for import errors, triggers a DAG with the Trigger button, opens the
+run's task log, and saves screenshots under artifacts/e2e/ (git-ignored).
+
+Runs after test_rest_api.py (file order): its extra run must not disturb that test's comparisons.
 
 Playwright's own browser downloads are never used: the system Chromium is launched by path.
 """
@@ -10,6 +13,8 @@ import re
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.conftest import RUN_TIMEOUT
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +47,7 @@ def browser():
             browser.close()
 
 
-def test_the_ui_shows_every_dag_without_import_errors_and_a_task_log(
+def test_the_ui_lists_every_dag_without_import_errors_triggers_and_shows_a_log(
     e2e_stack, first_round, browser, artifacts
 ):
     from playwright.sync_api import expect
@@ -72,17 +77,35 @@ def test_the_ui_shows_every_dag_without_import_errors_and_a_task_log(
     page.screenshot(path=artifacts / "02_dag_list.png", full_page=True)
     assert not IMPORT_ERROR.search(page.inner_text("body")), "the DAG list reports import errors"
 
+    # Trigger as a person does: the DAG's Trigger button, the dialog's defaults, Trigger. Airflow
+    # 3.3's dialog pre-fills the logical date with "now" (the REST test covers a run without one).
     dag_id, task_id = LOG_TASK
-    run = next(r for r in first_round.runs if r["dag_id"] == dag_id and r["run_type"] == "manual")
+    page.goto(f"{base}/dags/{dag_id}")
+    page.get_by_role("button", name="Trigger").first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text(f"Trigger Dag - {dag_id}")).to_be_visible()
+    # (The dialog's "Unpause ... on trigger" box, ticked by default, only shows while the DAG is
+    # paused; the REST test has unpaused it already.)
+    settle(page)
+    page.screenshot(path=artifacts / "03_trigger_dialog.png")
+    with page.expect_response(
+        lambda r: r.request.method == "POST" and r.url.endswith(f"/{dag_id}/dagRuns")
+    ) as answer:
+        dialog.get_by_role("button", name="Trigger").click()
+    assert answer.value.status in (200, 201), answer.value.text()
+    run = answer.value.json()
+    state = client.wait_for_runs([(dag_id, run["dag_run_id"])], RUN_TIMEOUT)
+    assert state == {(dag_id, run["dag_run_id"]): "success"}, state
+
     page.goto(f"{base}/dags/{dag_id}/runs/{run['dag_run_id']}/tasks/{task_id}")
     expect(page.get_by_text("raw_obe.bookings: staged", exact=False).first).to_be_visible()
     settle(page)
-    page.screenshot(path=artifacts / "03_task_log.png", full_page=True)
+    page.screenshot(path=artifacts / "04_task_log.png", full_page=True)
 
     page.goto(f"{base}/dags/{dag_id}")
     expect(page.get_by_text(dag_id, exact=True).first).to_be_visible()
     settle(page)
-    page.screenshot(path=artifacts / "04_dag_grid.png", full_page=True)
+    page.screenshot(path=artifacts / "05_dag_grid.png", full_page=True)
     page.close()
 
 
