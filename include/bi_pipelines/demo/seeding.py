@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import random
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,8 @@ class DemoDatabase:
     host: str
     port: int
     user: str
-    password: str
-    name: str
+    password: str = field(repr=False)
+    name: str = ""
 
     def connect(self, database: str | None = None):
         """A DB-API connection to ``database`` (default: this database; "" for the server only)."""
@@ -169,8 +170,8 @@ class ImapAccount:
     host: str
     port: int
     login: str
-    password: str
-    ssl: bool
+    password: str = field(repr=False)
+    ssl: bool = True
     verify_certificate: bool = True
 
 
@@ -178,7 +179,7 @@ class ImapAccount:
 class VonigoAccount:
     host: str  # host:port of the fake
     username: str
-    password: str
+    password: str = field(repr=False)
     scheme: str = "http"
 
 
@@ -240,8 +241,10 @@ def write_credentials_file(directory: Path, conn_id: str, values: dict[str, Any]
         *(f"{key} = {value!r}" for key, value in values.items()),
     ]
     tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.chmod(0o600)
+    tmp.unlink(missing_ok=True)
+    # Created owner-only: the file is never readable by others, not even for a moment.
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
     tmp.replace(path)
     # A file Airflow cannot read should fail here, naming the file, not in the first task.
     load_connection(conn_id, directory)
