@@ -81,9 +81,9 @@ def e2e_stack(dovecot, tmp_path_factory) -> Iterator[E2EStack]:  # noqa: F811 - 
         postgres_database("bi_e2e") as portal,
         postgres_database("bi_e2e") as warehouse,
         mysql_database("bi_e2e") as obe,
-        # Airflow's metadata database on PostgreSQL, as in the compose stack: SQLite (`make run`)
-        # answers concurrent writes from the scheduler and the API with "database is locked" now
-        # and then (seen once in five runs, on a clear), which no test should depend on.
+        # Airflow's metadata database on PostgreSQL, as in the compose stack. With SQLite (`make
+        # run`), which takes one writer at a time, one run in five got HTTP 500 "Database error"
+        # from clearTaskInstances while the scheduler was busy: not something a test should risk.
         postgres_database("bi_e2e_airflow") as metadata,
         VonigoFake(vonigo_fixtures(now)) as fake,
     ):
