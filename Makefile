@@ -16,7 +16,7 @@ AIRFLOW_ENV := source scripts/airflow_env.sh
 	demo demo-stop test-e2e
 
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-16s %s\n", $$1, $$2}'
 
 system-deps: ## Install the Debian packages the project needs (as root), or say which are missing
 	@scripts/ensure_system_packages.sh $(TEST_DEBS)

@@ -5,6 +5,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/airflow_env.sh"
 mkdir -p "$AIRFLOW_HOME"
 export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"
+# Tasks report to the api-server's execution API: follow the port, or they call :8080 and fail.
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://localhost:${AIRFLOW__API__PORT}/execution/}"
 export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}"
 # Simple auth manager: one admin user; standalone generates its password once.
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}"

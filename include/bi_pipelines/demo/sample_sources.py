@@ -232,7 +232,7 @@ def seed_marts(conn, now: dt.datetime, days: int = 14, seed: int = 3) -> dict[st
                 now.date() - dt.timedelta(days=d),
                 rnd.randint(3, 40),
                 round(rnd.uniform(500, 25000), 2),
-                refreshed - dt.timedelta(days=d),
+                refreshed - dt.timedelta(days=d - 1),  # the newest day was refreshed 2 h ago
             )
             for f in FRANCHISES
             for d in range(1, days + 1)
