@@ -32,19 +32,36 @@ def creds_dir(tmp_path):
     return tmp_path
 
 
-def airflow(args, creds, extra_env=None):
+def backend_env(creds) -> dict[str, str]:
+    """The environment of an Airflow process whose secrets backend reads ``creds``."""
     env = dict(os.environ)
     env.update(
         {
             "AIRFLOW__SECRETS__BACKEND": "credentials_secrets_backend.CredentialsFileSecretsBackend",
             "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps({"credentials_dir": str(creds)}),
+            "CREDENTIALS_DIR": str(creds),
             "PYTHONPATH": os.pathsep.join([str(REPO / "include"), str(REPO / "plugins")]),
         }
     )
     env.pop("AIRFLOW_CONN_OBE_MYSQL", None)
-    env.update(extra_env or {})
+    return env
+
+
+def airflow(args, creds, extra_env=None):
+    env = {**backend_env(creds), **(extra_env or {})}
     return subprocess.run(
         [sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True, timeout=180
+    )
+
+
+def show_connections(creds):
+    """Run `make connections`' script against ``creds``."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "show_connections.py")],
+        env=backend_env(creds),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -120,44 +137,14 @@ def test_make_connections_reports_an_invalid_file(airflow_db, tmp_path):
     (tmp_path / "obe_mysql_creds.py").write_text(
         f"instance_ip = '1.2.3.4'\npassword = '{SECRET}'\nusr = 'x'\n"
     )
-    env = dict(os.environ)
-    env.update(
-        {
-            "AIRFLOW__SECRETS__BACKEND": "credentials_secrets_backend.CredentialsFileSecretsBackend",
-            "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps({"credentials_dir": str(tmp_path)}),
-            "CREDENTIALS_DIR": str(tmp_path),
-            "PYTHONPATH": os.pathsep.join([str(REPO / "include"), str(REPO / "plugins")]),
-        }
-    )
-    out = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "show_connections.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = show_connections(tmp_path)
     assert out.returncode == 1
     assert "obe_mysql              INVALID: obe_mysql_creds.py: unknown key `usr`" in out.stdout
     assert SECRET not in out.stdout + out.stderr
 
 
 def test_make_connections_masks_the_password(airflow_db, creds_dir):
-    env = dict(os.environ)
-    env.update(
-        {
-            "AIRFLOW__SECRETS__BACKEND": "credentials_secrets_backend.CredentialsFileSecretsBackend",
-            "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps({"credentials_dir": str(creds_dir)}),
-            "CREDENTIALS_DIR": str(creds_dir),
-            "PYTHONPATH": os.pathsep.join([str(REPO / "include"), str(REPO / "plugins")]),
-        }
-    )
-    out = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "show_connections.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = show_connections(creds_dir)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "obe_mysql" in out.stdout and "mysql://bi:***@173.194.248.216:3306/obe_v8" in out.stdout
     assert "credentials file" in out.stdout
