@@ -38,12 +38,11 @@ def get_connection(conn_id: str):
         ExtractionError: the connection is defined nowhere.
     """
     from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         return BaseHook.get_connection(conn_id)
-    except Exception as exc:
-        if "isn't defined" not in str(exc) and type(exc).__name__ != "AirflowNotFoundException":
-            raise
+    except AirflowNotFoundException:
         from bi_pipelines.credentials import CREDENTIAL_FILES, credentials_dir, load_connection
 
         spec = CREDENTIAL_FILES.get(conn_id)
@@ -59,9 +58,6 @@ def get_connection(conn_id: str):
             f"connection {conn_id!r} is not defined: {hint} (Admin -> Connections, or an "
             f"AIRFLOW_CONN_{conn_id.upper()} environment variable)"
         ) from None
-
-
-_connection = get_connection
 
 
 def _hook_connect(conn_type: str, conn_id: str):
@@ -124,7 +120,7 @@ def open_dbapi(
     """
     attempts = attempts or CONNECT_ATTEMPTS
     backoff = CONNECT_BACKOFF_SECONDS if backoff is None else backoff
-    airflow_conn = _connection(conn_id)
+    airflow_conn = get_connection(conn_id)
     conn_type = airflow_conn.conn_type
     extra = airflow_conn.extra_dejson or {}
     where = f"{conn_id!r} ({conn_type} at {airflow_conn.host}:{airflow_conn.port})"

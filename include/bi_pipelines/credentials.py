@@ -354,8 +354,3 @@ def load_connection(conn_id: str, directory: Path | None = None) -> ConnectionFi
         return None
     values = validate_values(spec, parse_literal_assignments(path))
     return spec.build(conn_id, values)
-
-
-def connection_uri_safe_summary(fields: ConnectionFields) -> str:
-    """A one-line description of a connection for logs, without the password."""
-    return f"{fields.conn_id} ({fields.conn_type}://{fields.login or ''}@{fields.host}:{fields.port})"

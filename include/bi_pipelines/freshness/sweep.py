@@ -186,11 +186,6 @@ def sweep_connection(
         )
     except Exception as exc:
         reason = _reason(exc)
-        if type(exc).__name__ == "AirflowNotFoundException":
-            reason = (
-                f"connection {conn_id!r} is not defined: add its credentials file, an "
-                f"AIRFLOW_CONN_{conn_id.upper()} variable or a connection in the Airflow UI"
-            )
         log.error(
             "freshness: %s unreachable, %d table(s) marked runtime_error: %s", conn_id, len(checks), reason
         )

@@ -101,9 +101,9 @@ class ImapSettings:
     def from_connection(cls, conn_id: str) -> ImapSettings:
         """Read ``conn_id``: host, port, login, password; extra ``use_ssl``, ``verify_certificate``,
         ``ca_file`` (a CA bundle to trust, e.g. a self-signed server's certificate) and ``folder``."""
-        from airflow.sdk import BaseHook
+        from bi_pipelines.connections import get_connection
 
-        conn = BaseHook.get_connection(conn_id)
+        conn = get_connection(conn_id)
         extra = conn.extra_dejson or {}
         use_ssl = _flag(extra.get("use_ssl"), True)
         if not conn.host:

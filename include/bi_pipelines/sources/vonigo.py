@@ -119,9 +119,9 @@ def endpoint_from_connection(conn_id: str, api_path: str = "/api/v1/") -> Vonigo
     Raises:
         VonigoError: when the host or the login is missing, saying what to add where.
     """
-    from airflow.sdk import BaseHook
+    from bi_pipelines.connections import get_connection
 
-    conn = BaseHook.get_connection(conn_id)
+    conn = get_connection(conn_id)
     extra = conn.extra_dejson or {}
     if not conn.login or not conn.password:
         raise VonigoError(
