@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import queue
-import threading
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -62,91 +59,6 @@ def check_columns(table: TableSpec, columns: list[SourceColumn], where: str) -> 
                     f"(columns: {', '.join(names)})"
                 )
     return columns
-
-
-class _Stop(Exception):
-    pass
-
-
-class QueueWriter:
-    """A file object whose writes are gathered into ~1 MiB chunks and put on a bounded queue.
-
-    Lets a driver that *writes* COPY output (``copy_expert(..., file)``) feed a driver that
-    *reads* COPY input, with at most ``maxsize`` chunks in memory.
-    """
-
-    def __init__(self, q: queue.Queue, cancelled: threading.Event, chunk_bytes: int = 1 << 20):
-        self._q = q
-        self._cancelled = cancelled
-        self._chunk_bytes = chunk_bytes
-        self._buffer = bytearray()
-
-    def write(self, data) -> int:
-        self._buffer += data if isinstance(data, bytes | bytearray | memoryview) else data.encode()
-        if len(self._buffer) >= self._chunk_bytes:
-            self._put(bytes(self._buffer))
-            self._buffer.clear()
-        return len(data)
-
-    def flush_all(self) -> None:
-        if self._buffer:
-            self._put(bytes(self._buffer))
-            self._buffer.clear()
-
-    def _put(self, item) -> None:
-        while True:
-            if self._cancelled.is_set():
-                raise _Stop("the consumer stopped reading")
-            try:
-                self._q.put(item, timeout=0.5)
-                return
-            except queue.Full:
-                continue
-
-
-def threaded_copy_out(produce: Callable[[QueueWriter], None], max_chunks: int = 8) -> Iterator[bytes]:
-    """Run ``produce(writer)`` in a thread and yield what it writes, chunk by chunk.
-
-    Errors in the producer are raised in the consumer; if the consumer stops early, the
-    producer is cancelled at its next write.
-    """
-    q: queue.Queue = queue.Queue(maxsize=max_chunks)
-    cancelled = threading.Event()
-    done = object()
-    failure: list[BaseException] = []
-
-    def run():
-        writer = QueueWriter(q, cancelled)
-        try:
-            produce(writer)
-            writer.flush_all()
-        except _Stop:
-            return
-        except BaseException as exc:
-            failure.append(exc)
-        try:
-            while not cancelled.is_set():
-                try:
-                    q.put(done, timeout=0.5)
-                    return
-                except queue.Full:
-                    continue
-        except BaseException:  # pragma: no cover
-            return
-
-    thread = threading.Thread(target=run, name="copy-out", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                break
-            yield item
-        if failure:
-            raise failure[0]
-    finally:
-        cancelled.set()
-        thread.join(timeout=30)
 
 
 class RelationalSource:
