@@ -95,6 +95,30 @@ class Section:
             )
 
 
+def read_config(path: Path, what: str, keys: set[str], hint: str = "") -> Section:
+    """Read a YAML configuration file into its root :class:`Section`, checking its top-level keys.
+
+    Args:
+        path: The file.
+        what: What it configures, for messages ("IMAP reports configuration").
+        keys: The top-level keys allowed.
+        hint: Added to the message when the file cannot be read (where else to look).
+
+    Raises:
+        ConfigError: the file cannot be read, is not YAML, or has an unknown top-level key.
+    """
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        reason = "not found" if isinstance(exc, FileNotFoundError) else exc.strerror
+        raise ConfigError(f"{path}: cannot read the {what}: {reason}{hint}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path.name}: not valid YAML: {exc}") from None
+    root = Section(raw, path.name)
+    root.check_keys(keys)
+    return root
+
+
 @dataclass(frozen=True)
 class Dag:
     """Settings every DAG of the repository has."""
@@ -289,12 +313,7 @@ def load_flow(path: Path) -> FlowSpec:
     Raises:
         ConfigError: naming the file and key for any invalid or missing setting.
     """
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path.name}: not valid YAML: {exc}") from None
-    root = Section(raw, path.name)
-    root.check_keys({"dag", "source", "target", "defaults", "tables"})
+    root = read_config(path, "extraction flow", {"dag", "source", "target", "defaults", "tables"})
     source = root.section("source", required=True)
     source.check_keys({"conn_id", "dialect"})
     target = root.section("target", required=True)

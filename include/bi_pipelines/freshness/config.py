@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bi_pipelines.config.models import (
     CONFIG_DIR,
     DIALECTS,
@@ -33,6 +31,7 @@ from bi_pipelines.config.models import (
     parse_duration,
     parse_thresholds,
     parse_timezone,
+    read_config,
 )
 from bi_pipelines.errors import ConfigError
 from bi_pipelines.identifiers import validate_identifier
@@ -159,19 +158,12 @@ def config_path(path: str | Path | None = None) -> Path:
 
 
 def _read(path: Path) -> Section:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: freshness configuration not found (set {CONFIG_ENV} or create it)"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path.name}: not valid YAML: {exc}") from None
-    root = Section(raw, path.name)
-    root.check_keys(
-        {"dag", "monitoring", "sweep", "alerts", "flows", "defaults", "tables", "acknowledgements"}
+    return read_config(
+        path,
+        "freshness configuration",
+        {"dag", "monitoring", "sweep", "alerts", "flows", "defaults", "tables", "acknowledgements"},
+        hint=f" (set {CONFIG_ENV} or create it)",
     )
-    return root
 
 
 def load_dag_settings(path: str | Path | None = None) -> Dag:

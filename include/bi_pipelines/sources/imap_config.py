@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bi_pipelines.config.models import (
     CONFIG_DIR,
     Dag,
@@ -26,6 +24,7 @@ from bi_pipelines.config.models import (
     parse_duration,
     parse_thresholds,
     parse_timezone,
+    read_config,
 )
 from bi_pipelines.errors import ConfigError
 from bi_pipelines.identifiers import validate_identifier
@@ -364,14 +363,7 @@ def load_imap_reports(path: str | Path | None = None) -> ImapReportsConfig:
         ConfigError: naming the file and key of any invalid or missing setting.
     """
     path = config_path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the IMAP reports configuration: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path.name}: not valid YAML: {exc}") from None
-    root = Section(raw, path.name)
-    root.check_keys({"dag", "source", "target", "defaults", "reports"})
+    root = read_config(path, "IMAP reports configuration", {"dag", "source", "target", "defaults", "reports"})
     source = root.section("source")
     source.check_keys({"conn_id", "overlap"})
     target = root.section("target")

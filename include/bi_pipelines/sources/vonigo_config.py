@@ -11,9 +11,6 @@ import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from bi_pipelines.config.models import (
     CONFIG_DIR,
@@ -24,6 +21,7 @@ from bi_pipelines.config.models import (
     parse_duration,
     parse_thresholds,
     parse_timezone,
+    read_config,
 )
 from bi_pipelines.errors import ConfigError
 from bi_pipelines.identifiers import validate_identifier
@@ -283,14 +281,9 @@ def load_vonigo_config(path: Path | None = None) -> VonigoConfig:
         ConfigError: naming the file and the key of any invalid or missing setting.
     """
     path = Path(path or config_path())
-    try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the Vonigo config ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path.name}: not valid YAML: {exc}") from None
-    root = Section(raw, path.name)
-    root.check_keys({"dag", "source", "franchises", "target", "window", "objects"})
+    root = read_config(
+        path, "Vonigo configuration", {"dag", "source", "franchises", "target", "window", "objects"}
+    )
     window = root.section("window")
     window.check_keys({"overlap"})
     objects_section = root.section("objects", required=True)
