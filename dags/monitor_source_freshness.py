@@ -77,4 +77,4 @@ def monitor_source_freshness():
     alert_on_changes(check_tables())
 
 
-monitor_source_freshness()
+dag = monitor_source_freshness()

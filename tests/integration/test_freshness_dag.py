@@ -3,36 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.support.dags import load_dag as load_dag_file
+from tests.support.dags import run_dag
 
 pytestmark = pytest.mark.integration
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "monitor_source_freshness.py"
 
 
-@pytest.fixture(scope="module")
-def airflow_db():
-    """The metadata database of this test run's AIRFLOW_HOME, migrated (dag.test() records runs there).
-
-    Run ``pytest`` with a throw-away home as the README says: ``AIRFLOW_HOME=$(mktemp -d)``.
-    """
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=300
-    )
-
-
 def load_dag(monkeypatch, config_path: Path):
     monkeypatch.setenv("FRESHNESS_CONFIG", str(config_path))
-    spec = importlib.util.spec_from_file_location("monitor_source_freshness_under_test", DAG_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.monitor_source_freshness()
+    return load_dag_file("monitor_source_freshness")
 
 
 def write_config(tmp_path, tables: str) -> Path:
@@ -82,8 +68,7 @@ def test_dag_run_records_every_table_and_goes_red_on_error(
     dag = load_dag(monkeypatch, config)
 
     # Triggered as the UI's Trigger button does: no logical date, so no data interval at all.
-    run = dag.test(logical_date=None)
-    assert run.state == "success"
+    run, _ = run_dag(dag, "success", logical_date=None)
     assert run.data_interval_start is None
     rows = pg_db2.query(
         "SELECT table_key, status, run_id, checked_at FROM monitoring.source_table_freshness ORDER BY table_key"
@@ -98,9 +83,7 @@ def test_dag_run_records_every_table_and_goes_red_on_error(
         "INSERT INTO bookings VALUES (%s)", params=((now - dt.timedelta(hours=5)).replace(tzinfo=None),)
     )
     # Its interval ends on a quarter hour at least 15 minutes after the first check: the tables are due.
-    run = dag.test(logical_date=now + dt.timedelta(minutes=30))
-    assert run.state == "failed"
-    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    run, states = run_dag(dag, "failed", logical_date=now + dt.timedelta(minutes=30))
     assert states == {"check_tables": "success", "alert_on_changes": "failed"}
     latest = dict(pg_db2.query("SELECT table_key, status FROM monitoring.source_table_freshness_latest"))
     assert latest == {"obe:bookings": "error", "portal:public.portal_news": "pass"}

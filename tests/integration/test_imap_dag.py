@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.dags import load_dag as load_dag_file
+from tests.support.dags import run_dag
 from tests.support.dovecot import dovecot  # noqa: F401 - the session-wide server fixture
 from tests.support.mail import XLSX_TYPE, Attachment, call_centre_xlsx, franchise_sales_csv, report_email
 
@@ -23,17 +24,7 @@ CALLS_AT = dt.datetime(2026, 11, 19, 2, 0, tzinfo=UTC)
 
 
 def load_dag():
-    """A freshly parsed DAG: dag.test() keeps a run's conf in the DAG object's params."""
-    sys.path.insert(0, str(REPO / "dags"))
-    try:
-        sys.modules.pop("extract_bi_imap", None)
-        dag = __import__("extract_bi_imap").dag
-    finally:
-        sys.path.pop(0)
-    # An unexpected error should fail the test now, not after dag.test() waits out two retries.
-    for task in dag.tasks:
-        task.retries = 0
-    return dag
+    return load_dag_file("extract_bi_imap")
 
 
 @pytest.fixture
@@ -82,10 +73,7 @@ def setup(airflow_db, dovecot, pg_db, airflow_conn):  # noqa: F811 - the importe
 
 
 def run(dag, expected_state: str = "success", **kwargs) -> dict[str, str]:
-    dag_run = dag.test(**kwargs)
-    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
-    assert dag_run.state == expected_state, f"{dag.dag_id}: {dag_run.state} {states}"
-    return states
+    return run_dag(dag, expected_state, **kwargs)[1]
 
 
 def snapshot(db) -> dict[str, list[tuple]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import importlib.util
 import json
 import threading
 from pathlib import Path
@@ -17,6 +16,7 @@ from bi_pipelines.sources.vonigo_config import VONIGO_CONFIG, load_vonigo_config
 from bi_pipelines.sources.vonigo_extract import extract_franchise, prepare
 from bi_pipelines.windows import Window
 from tests.fakes.vonigo_fake import FAKE_PASSWORD, FAKE_USER, REFERENCE_EPOCH, VonigoFake, default_fixtures
+from tests.support.dags import load_dag as load_dag_file
 
 pytestmark = pytest.mark.integration
 
@@ -149,14 +149,7 @@ def _assert_vonigo_calls(fake, franchise_tasks: int):
 def load_dag(monkeypatch):
     """A freshly parsed DAG (with the test config), whose failures fail now instead of retrying."""
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
-    spec = importlib.util.spec_from_file_location(
-        "extract_vonigo_under_test", REPO / "dags" / "extract_vonigo.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    for task in module.dag.tasks:
-        task.retries = 0
-    return module.dag
+    return load_dag_file("extract_vonigo")
 
 
 def test_extract_vonigo_dag_end_to_end_and_rerun_is_identical(airflow_db, vonigo, fake, pg_db, monkeypatch):

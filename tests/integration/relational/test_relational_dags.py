@@ -4,21 +4,15 @@ triggered the way the UI's Trigger button does it: without a logical date."""
 from __future__ import annotations
 
 import datetime as dt
-import runpy
 from pathlib import Path
 
 import pytest
 
 from bi_pipelines.demo.sample_sources import seed_info_portal, seed_marts, seed_obe
+from tests.support.dags import load_dag, run_dag
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
-
-
-def load_dag(module: str):
-    """A fresh DAG object from its file: dag.test(run_conf=...) leaves the conf in the DAG's params,
-    so a DAG object must not be shared between runs with different confs."""
-    return runpy.run_path(str(REPO / "dags" / f"{module}.py"))["dag"]
 
 
 @pytest.fixture
@@ -39,13 +33,7 @@ def sources(airflow_db, mysql_db, pg_db, pg_db2, airflow_conn):
 
 
 def run(dag, **kwargs):
-    # dag.test() honours retry delays: without this a failing task would wait minutes to retry.
-    for task in dag.tasks:
-        task.retries = 0
-    dag_run = dag.test(**kwargs)
-    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
-    assert dag_run.state == "success", f"{dag.dag_id}: {dag_run.state} {states}"
-    run.last = dag_run
+    run.last, states = run_dag(dag, **kwargs)
     return states
 
 
