@@ -92,7 +92,7 @@ def _copy_out_libpq(conn, statement: str) -> Iterator[bytes]:
             pass
         raise psycopg.OperationalError((message or b"COPY failed").decode(errors="replace").strip())
 
-    pgconn.send_query(statement.encode(conn.info.encoding if hasattr(conn.info, "encoding") else "utf-8"))
+    pgconn.send_query(statement.encode(conn.info.encoding))
     while pgconn.flush():
         pass
     result = pgconn.get_result()

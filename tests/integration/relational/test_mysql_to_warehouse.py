@@ -232,8 +232,8 @@ def test_source_refusing_connections_retries_then_names_the_connection(
     assert logged.count("connecting to 'dead_obe'") == 3
 
 
-def test_missing_cursor_column_is_a_clear_error(obe, tmp_path):
-    _, _, _ = obe
+@pytest.mark.usefixtures("obe")
+def test_missing_cursor_column_is_a_clear_error(tmp_path):
     flow = write_flow(
         tmp_path,
         "bad",
