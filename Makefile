@@ -42,7 +42,7 @@ test: install system-deps lint ## Install what is missing, lint, then run the wh
 	$(AIRFLOW_ENV) && AIRFLOW_HOME=$$(mktemp -d) $(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: install ## Run the DAG and unit tests only (no servers)
-	$(AIRFLOW_ENV) && AIRFLOW_HOME=$$(mktemp -d) $(BIN)/pytest tests/dags tests/unit $(PYTEST_ARGS)
+	$(AIRFLOW_ENV) && AIRFLOW_HOME=$$(mktemp -d) $(BIN)/pytest tests/policy tests/unit $(PYTEST_ARGS)
 
 bench: bench-extract bench-freshness ## Run every benchmark (prints rows/s or seconds, peak RSS, ratios)
 
@@ -59,10 +59,10 @@ connections: install ## Show the five source connections and where each comes fr
 	$(AIRFLOW_ENV) && $(BIN)/python scripts/show_connections.py
 
 demo: install ## Seed sample sources, start Dovecot, the Vonigo fake and Airflow on :8080 (DEMO_ARGS=--run-all triggers every DAG)
-	$(AIRFLOW_ENV) && $(BIN)/python scripts/demo.py up $(DEMO_ARGS)
+	$(AIRFLOW_ENV) && $(BIN)/python devtools/demo.py up $(DEMO_ARGS)
 
 demo-stop: ## Stop everything `make demo` started (DEMO_ARGS=--drop-databases also drops the sample databases)
-	$(AIRFLOW_ENV) && $(BIN)/python scripts/demo.py down $(DEMO_ARGS)
+	$(AIRFLOW_ENV) && $(BIN)/python devtools/demo.py down $(DEMO_ARGS)
 
 test-e2e: install ## Start Airflow against the demo sources, drive it through the REST API and a browser
 	$(AIRFLOW_ENV) && AIRFLOW_HOME=$$(mktemp -d) $(BIN)/pytest tests/e2e -m e2e $(PYTEST_ARGS)

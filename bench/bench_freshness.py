@@ -43,7 +43,7 @@ for path in (REPO, REPO / "include", REPO / "plugins"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from bi_pipelines.freshness.config import load_config  # noqa: E402
+from bi_pipelines.freshness.spec import load_config  # noqa: E402
 from bi_pipelines.freshness.sweep import sweep_all  # noqa: E402
 from tests.support.databases import Database, mysql_database, postgres_database  # noqa: E402
 
@@ -358,7 +358,7 @@ def main() -> int:
         opened: Counter[str] = Counter()
 
         def counting_open(conn_id, **kwargs):
-            from bi_pipelines.connections import open_dbapi
+            from bi_pipelines.db.connections import open_dbapi
 
             opened[conn_id] += 1
             return open_dbapi(conn_id, **kwargs)

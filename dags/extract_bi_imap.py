@@ -34,8 +34,8 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, Param, get_current_context, task
 
-from bi_pipelines.dag_factory import dag_kwargs, schedule_for, window_params
-from bi_pipelines.sources.imap_config import load_imap_reports
+from bi_pipelines.orchestration.policy import dag_kwargs, schedule_for, window_params
+from bi_pipelines.sources.imap.spec import load_imap_reports
 
 CONFIG = load_imap_reports()
 REPORT_TASKS = {report.name: f"extract_{report.name}" for report in CONFIG.reports}
@@ -48,7 +48,7 @@ with DAG(schedule=schedule_for(CONFIG.dag), **dag_kwargs(CONFIG.dag, __doc__, pa
 
     @task
     def prepare_ledger() -> str:
-        from bi_pipelines.sources.imap import ensure_ledger
+        from bi_pipelines.sources.imap.pipeline import ensure_ledger
 
         return ensure_ledger(CONFIG)
 
@@ -56,7 +56,7 @@ with DAG(schedule=schedule_for(CONFIG.dag), **dag_kwargs(CONFIG.dag, __doc__, pa
     def summarize() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from bi_pipelines.sources.imap import log_run_summary
+        from bi_pipelines.sources.imap.pipeline import log_run_summary
 
         ti = get_current_context()["ti"]
         names = list(REPORT_TASKS)
@@ -73,8 +73,8 @@ with DAG(schedule=schedule_for(CONFIG.dag), **dag_kwargs(CONFIG.dag, __doc__, pa
         def extract(report_name: str = report.name) -> None:
             from airflow.sdk.exceptions import AirflowFailException
 
-            from bi_pipelines.sources.imap import extract_report
-            from bi_pipelines.windows import resolve_window
+            from bi_pipelines.core.windows import resolve_window
+            from bi_pipelines.sources.imap.pipeline import extract_report
 
             context = get_current_context()
             window = resolve_window(context).widened(CONFIG.overlap)

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from bi_pipelines.dag_factory import dag_kwargs, schedule_for, window_params
-from bi_pipelines.sources.vonigo_config import load_vonigo_config
+from bi_pipelines.orchestration.policy import dag_kwargs, schedule_for, window_params
+from bi_pipelines.sources.vonigo.spec import load_vonigo_config
 
 CONFIG = load_vonigo_config()
 
@@ -53,7 +53,7 @@ CONFIG = load_vonigo_config()
 def extract_vonigo():
     @task
     def prepare() -> list[dict]:
-        from bi_pipelines.sources.vonigo_extract import prepare as prepare_vonigo
+        from bi_pipelines.sources.vonigo.pipeline import prepare as prepare_vonigo
 
         requested = get_current_context()["params"].get("franchise_ids")
         return prepare_vonigo(load_vonigo_config(), requested)
@@ -63,8 +63,8 @@ def extract_vonigo():
         max_active_tis_per_dagrun=CONFIG.franchises.max_parallel, map_index_template="{{ franchise_label }}"
     )
     def extract_franchise(franchise: dict) -> dict:
-        from bi_pipelines.sources.vonigo_extract import extract_franchise as extract
-        from bi_pipelines.windows import resolve_window
+        from bi_pipelines.core.windows import resolve_window
+        from bi_pipelines.sources.vonigo.pipeline import extract_franchise as extract
 
         context = get_current_context()
         context["franchise_label"] = f"{franchise['franchise_id']} {franchise.get('name') or ''}".strip()

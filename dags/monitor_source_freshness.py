@@ -26,9 +26,9 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from bi_pipelines.dag_factory import dag_kwargs, schedule_for
 from bi_pipelines.freshness.alerts import notify_failure
-from bi_pipelines.freshness.config import load_dag_settings
+from bi_pipelines.freshness.spec import load_dag_settings
+from bi_pipelines.orchestration.policy import dag_kwargs, schedule_for
 
 PARAMS = {
     "force": Param(False, type="boolean", description="Check every active table now, due or not."),
@@ -50,8 +50,8 @@ def monitor_source_freshness():
     def check_tables() -> dict:
         """Measure the due tables, record one row each, apply retention, send lag gauges."""
         from bi_pipelines.freshness.alerts import emit_metrics
-        from bi_pipelines.freshness.config import load_config
         from bi_pipelines.freshness.monitor import checked_at_of, run_checks
+        from bi_pipelines.freshness.spec import load_config
 
         context = get_current_context()
         params = context.get("params") or {}
@@ -69,7 +69,7 @@ def monitor_source_freshness():
     def alert_on_changes(summary: dict) -> None:
         """E-mail status changes (when SMTP is configured) and fail while tables are in error."""
         from bi_pipelines.freshness.alerts import alert
-        from bi_pipelines.freshness.config import load_config
+        from bi_pipelines.freshness.spec import load_config
 
         settings = load_config().alerts
         alert(summary, get_current_context(), email_to=settings.email_to, smtp_conn_id=settings.smtp_conn_id)

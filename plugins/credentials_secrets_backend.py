@@ -21,8 +21,8 @@ from pathlib import Path
 
 from airflow.secrets import BaseSecretsBackend
 
+from bi_pipelines.core.errors import ConfigError
 from bi_pipelines.credentials import CREDENTIAL_FILES, ConnectionFields, credentials_dir, load_connection
-from bi_pipelines.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

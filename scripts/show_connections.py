@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
+from bi_pipelines.core.errors import ConfigError
 from bi_pipelines.credentials import CREDENTIAL_FILES, credentials_dir, load_connection
-from bi_pipelines.errors import ConfigError
 
 
 def source_of(conn_id: str) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bi_pipelines.errors import ConfigError
+from bi_pipelines.core.errors import ConfigError
 
 DEFAULT_CREDENTIALS_DIR = Path(__file__).resolve().parents[2] / "credentials"
 

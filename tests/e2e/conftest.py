@@ -1,7 +1,7 @@
 """One Airflow for the end-to-end tests: its real processes (api-server, scheduler, dag-processor,
 triggerer) on free ports, against throw-away copies of the demo's sources.
 
-The sources are the demo's (``bi_pipelines.demo.seeding``): sample OBE/Info Portal/warehouse
+The sources are the demo's (``devtools.seeding``): sample OBE/Info Portal/warehouse
 databases with unique names, the sample report e-mails in a Dovecot mailbox, the Vonigo fake with
 recent fixtures, and the five credentials files in the runbook's formats in a temporary folder,
 served by the credentials secrets backend exactly as in production. Everything is stopped and
@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from bi_pipelines.demo.airflow_api import AirflowClient, run_every_dag
-from bi_pipelines.demo.processes import Service, airflow_environment, descendants, measure_memory
-from bi_pipelines.demo.seeding import (
+from devtools.airflow_api import AirflowClient, run_every_dag
+from devtools.dovecot import dovecot  # noqa: F401 - the session-wide Dovecot fixture
+from devtools.processes import Service, airflow_environment, descendants, free_port, measure_memory
+from devtools.seeding import (
     DemoDatabase,
     DemoDatabases,
     ImapAccount,
@@ -37,9 +38,8 @@ from bi_pipelines.demo.seeding import (
     vonigo_login,
     write_credentials,
 )
-from tests.fakes.vonigo_fake import VonigoFake
-from tests.support.databases import free_port, mysql_database, postgres_database
-from tests.support.dovecot import dovecot  # noqa: F401 - the session-wide Dovecot fixture
+from devtools.vonigo_fake import VonigoFake
+from tests.support.databases import mysql_database, postgres_database
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts" / "e2e"

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from bi_pipelines.demo.airflow_api import FRESHNESS_DAG, log_text, run_every_dag
-from bi_pipelines.freshness.config import load_config
-from bi_pipelines.windows import Window, latest_complete_interval
+from bi_pipelines.core.windows import Window, latest_complete_interval
+from bi_pipelines.freshness.spec import load_config
+from devtools.airflow_api import FRESHNESS_DAG, log_text, run_every_dag
 from tests.e2e.conftest import DAG_IDS, RUN_TIMEOUT
 
 pytestmark = pytest.mark.e2e

@@ -115,8 +115,8 @@ def test_ui_connection_in_metadata_db_takes_precedence(airflow_db, creds_dir):
 
 def test_bad_file_error_reaches_the_task_without_the_secret(tmp_path, monkeypatch):
     """Airflow itself only says "not defined" for an invalid file; the pipelines say what is wrong."""
-    from bi_pipelines.connections import open_dbapi
-    from bi_pipelines.errors import ConfigError, ExtractionError
+    from bi_pipelines.core.errors import ConfigError, ExtractionError
+    from bi_pipelines.db.connections import open_dbapi
 
     (tmp_path / "obe_mysql_creds.py").write_text(
         f"instance_ip = '1.2.3.4'\npassword = '{SECRET}'\nusr = 'x'\n"

@@ -112,11 +112,3 @@ def mysql_database(prefix: str = "bi_test") -> Iterator[Database]:
         with contextlib.closing(admin.cursor()) as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         admin.close()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from bi_pipelines.core.errors import ConfigError
 from bi_pipelines.credentials import CREDENTIAL_FILES, load_connection, parse_literal_assignments
-from bi_pipelines.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "S3cr3t-do-not-print"

@@ -1,26 +1,5 @@
-"""Configuration of the pipelines: YAML files in this folder, loaded into frozen dataclasses.
+"""The YAML configuration of the pipelines: one file per flow or system, one entry per table or report.
 
-``extract_*.yaml`` describe relational flows (one DAG each), ``freshness.yaml`` the extra tables the
-freshness monitor watches. Loading validates everything and raises :class:`ConfigError` naming the
-file and the key at fault.
+Nothing but data lives here; the models that read and validate these files are next to the code
+that uses them (``core/settings.py`` and each source's ``spec.py``).
 """
-
-from bi_pipelines.config.models import (
-    Dag,
-    FlowSpec,
-    FreshnessThresholds,
-    TableSpec,
-    load_flow,
-    load_flows,
-    parse_duration,
-)
-
-__all__ = [
-    "Dag",
-    "FlowSpec",
-    "FreshnessThresholds",
-    "TableSpec",
-    "load_flow",
-    "load_flows",
-    "parse_duration",
-]

@@ -22,7 +22,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from bi_pipelines.freshness.config import STATUSES
+from bi_pipelines.freshness.spec import STATUSES
 from bi_pipelines.freshness.sweep import FreshnessResult
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ def notify_failure(context: dict[str, Any]) -> None:
     if isinstance(exc, FreshnessFailure):
         return  # the status change that led here was e-mailed by the alert task
     try:
-        from bi_pipelines.freshness.config import load_config
+        from bi_pipelines.freshness.spec import load_config
 
         settings = load_config().alerts
         email_to, smtp_conn_id = settings.email_to, settings.smtp_conn_id

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bi_pipelines.errors import ConfigError
-from bi_pipelines.freshness.config import PASS, STATUSES, FreshnessCheck, FreshnessConfig
+from bi_pipelines.core.errors import ConfigError
+from bi_pipelines.freshness.spec import PASS, STATUSES, FreshnessCheck, FreshnessConfig
 from bi_pipelines.freshness.sweep import FreshnessResult, Opener, sweep_all
 from bi_pipelines.freshness.writer import (
     PreviousCheck,

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bi_pipelines.freshness.config import FreshnessCheck
-from bi_pipelines.identifiers import quote_mysql, quote_pg
-from bi_pipelines.load.pgcompat import is_postgres_driver, quote_ident
+from bi_pipelines.db.identifiers import quote_mysql, quote_pg
+from bi_pipelines.db.pgcompat import is_postgres_driver, quote_ident
+from bi_pipelines.freshness.spec import FreshnessCheck
 
 POSTGRES, MYSQL, REDSHIFT = "postgres", "mysql", "redshift"
 

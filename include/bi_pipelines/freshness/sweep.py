@@ -18,15 +18,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from bi_pipelines.freshness.config import (
-    ERROR,
-    NO_DATA,
-    PASS,
-    RUNTIME_ERROR,
-    WARN,
-    FreshnessCheck,
-    SweepSettings,
-)
 from bi_pipelines.freshness.queries import (
     ServerSession,
     UnusableValue,
@@ -34,6 +25,15 @@ from bi_pipelines.freshness.queries import (
     freshness_query,
     prepare_session,
     to_utc,
+)
+from bi_pipelines.freshness.spec import (
+    ERROR,
+    NO_DATA,
+    PASS,
+    RUNTIME_ERROR,
+    WARN,
+    FreshnessCheck,
+    SweepSettings,
 )
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ def sweep_connection(
         return []
     settings = settings or SweepSettings()
     if opener is None:
-        from bi_pipelines.connections import open_dbapi
+        from bi_pipelines.db.connections import open_dbapi
 
         opener = open_dbapi
     started = time.monotonic()

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bi_pipelines.freshness.config import Acknowledgement, MonitoringSettings
+from bi_pipelines.freshness.spec import Acknowledgement, MonitoringSettings
 from bi_pipelines.freshness.sweep import FreshnessResult
 from bi_pipelines.load.warehouse import POSTGRES, Column, LoadResult, Merge, RowStream, TargetTable, Warehouse
 

@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bi_pipelines.identifiers import quote_pg
+from bi_pipelines.db.identifiers import quote_pg
+from bi_pipelines.db.pgcompat import copy_in, is_postgres_driver, quote_ident
 from bi_pipelines.load.copy_text import encode_rows
-from bi_pipelines.load.pgcompat import copy_in, is_postgres_driver, quote_ident
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ class Warehouse:
         and ``iam_role_arn`` (Redshift COPY from S3), and ``warehouse_dialect`` to force the SQL
         dialect (a PostgreSQL server playing Redshift in tests).
         """
-        from bi_pipelines.connections import open_dbapi
+        from bi_pipelines.db.connections import open_dbapi
 
         conn, conn_type, extra = open_dbapi(conn_id)
         dialect = extra.get("warehouse_dialect") or (REDSHIFT if conn_type == "redshift" else POSTGRES)

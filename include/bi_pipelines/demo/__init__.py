@@ -1,1 +1,0 @@
-"""Sample sources for the local demo and the end-to-end tests."""

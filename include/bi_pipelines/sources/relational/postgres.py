@@ -1,0 +1,189 @@
+"""PostgreSQL (the Info Portal) and Amazon Redshift (the warehouse) as sources.
+
+Both read the same SQL: naive timestamps are turned into ``timestamptz`` in the table's
+configured zone by the server (``AT TIME ZONE``), and the window is compared on the server.
+PostgreSQL streams with ``COPY (SELECT ...) TO STDOUT`` straight into a PostgreSQL target, or
+with a server-side (named) cursor; Redshift has no ``COPY TO STDOUT`` and streams through an
+explicit ``DECLARE ... CURSOR`` / ``FETCH``, which every driver supports.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+from bi_pipelines.core.settings import TableSpec
+from bi_pipelines.core.windows import Window
+from bi_pipelines.db.identifiers import quote_pg
+from bi_pipelines.db.pgcompat import copy_out, literal, quote_ident
+from bi_pipelines.load.warehouse import RowStream
+from bi_pipelines.sources.relational.reader import FETCH_ROWS, RelationalSource, SourceColumn
+
+_NAIVE = "timestamp without time zone"
+_PRECISION = re.compile(r"\(\d+(?:,\s*\d+)?\)")
+
+
+def _kind(base: str, category: str) -> str:
+    if base == _NAIVE:
+        return "naive_timestamp"
+    if base == "timestamp with time zone":
+        return "timestamptz"
+    if base == "date":
+        return "date"
+    if base == "boolean":
+        return "bool"
+    if base == "bytea":
+        return "bytes"
+    if base in ("json", "jsonb"):
+        return "json"
+    if category == "S":
+        return "text"
+    return "other"
+
+
+class PostgresSource(RelationalSource):
+    """A PostgreSQL source over a psycopg2 connection (session time zone UTC)."""
+
+    dialect = "postgres"
+    supports_copy_out = True
+
+    def q(self, identifier: str) -> str:
+        return quote_ident(self.conn, identifier)
+
+    def relation(self, table: TableSpec) -> str:
+        schema = table.source_schema or "public"
+        return f"{self.q(schema)}.{self.q(table.source_table)}"
+
+    def describe(self, table: TableSpec) -> list[SourceColumn]:
+        with self.conn.cursor() as cur:
+            cur.execute(
+                """
+                SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typtype, t.typcategory
+                FROM pg_attribute a
+                JOIN pg_class c ON c.oid = a.attrelid
+                JOIN pg_namespace n ON n.oid = c.relnamespace
+                JOIN pg_type t ON t.oid = a.atttypid
+                WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
+                ORDER BY a.attnum
+                """,
+                (table.source_schema or "public", table.source_table),
+            )
+            rows = cur.fetchall()
+        self.conn.commit()
+        columns = []
+        for name, type_name, typtype, category in rows:
+            base = _PRECISION.sub("", type_name).strip()
+            if typtype in ("e", "c", "r", "m"):
+                target = "text"  # enums, composites and ranges land as their text form
+            elif base == _NAIVE:
+                target = "timestamp with time zone"
+            else:
+                target = type_name
+            columns.append(SourceColumn(name, type_name, target, _kind(base, category)))
+        return columns
+
+    def select_sql(self, table: TableSpec, columns: list[SourceColumn], window: Window | None) -> str:
+        """The SELECT for a window, with every value already in its warehouse form."""
+        zone = table.source_timezone
+        exprs = []
+        for c in columns:
+            col = self.q(c.name)
+            if c.kind == "naive_timestamp":
+                exprs.append(f"({col} AT TIME ZONE {self._literal(zone)}) AS {col}")
+            elif c.target_type == "text" and c.source_type != "text":
+                exprs.append(f"{col}::text AS {col}")
+            else:
+                exprs.append(col)
+        sql = f"SELECT {', '.join(exprs)} FROM {self.relation(table)}"
+        if window is not None and table.cursor_column:
+            cursor = next(c for c in columns if c.name == table.cursor_column)
+            sql += f" WHERE {self.q(cursor.name)} >= {self._bound(window.start, cursor, zone)}"
+            sql += f" AND {self.q(cursor.name)} < {self._bound(window.end, cursor, zone)}"
+        return sql
+
+    def _literal(self, value) -> str:
+        return literal(self.conn, value)
+
+    def _bound(self, instant, cursor: SourceColumn, zone: str) -> str:
+        literal = f"{self._literal(instant.isoformat())}::timestamptz"
+        if cursor.kind == "naive_timestamp":
+            return f"({literal} AT TIME ZONE {self._literal(zone)})"
+        if cursor.kind == "date":
+            return f"({literal} AT TIME ZONE {self._literal(zone)})::date"
+        return literal
+
+    def row_stream(self, table: TableSpec, columns: list[SourceColumn], window: Window | None) -> RowStream:
+        sql = self.select_sql(table, columns, window)
+        names = tuple(c.name for c in columns)
+        copy_chunks = (lambda: self._copy_out(sql)) if self.supports_copy_out else None
+        return RowStream(names, batches=lambda: self._fetch_batches(sql), copy_chunks=copy_chunks)
+
+    def _copy_out(self, sql: str) -> Iterator[bytes]:
+        return copy_out(self.conn, f"COPY ({sql}) TO STDOUT")
+
+    def _fetch_batches(self, sql: str) -> Iterator[list[tuple]]:
+        # A named cursor is a server-side cursor in psycopg2: rows arrive FETCH_ROWS at a time.
+        with self.conn.cursor(name=f"extract_{uuid.uuid4().hex[:8]}") as cur:
+            cur.itersize = FETCH_ROWS
+            cur.execute(sql)
+            while batch := cur.fetchmany(FETCH_ROWS):
+                yield batch
+        self.conn.commit()
+
+
+class RedshiftSource(PostgresSource):
+    """Redshift: the PostgreSQL SQL path with an explicit cursor instead of COPY TO STDOUT."""
+
+    dialect = "redshift"
+    supports_copy_out = False
+
+    def q(self, identifier: str) -> str:
+        return quote_pg(identifier)
+
+    def _literal(self, value) -> str:
+        return "'" + str(value).replace("'", "''") + "'"
+
+    def describe(self, table: TableSpec) -> list[SourceColumn]:
+        with self.conn.cursor() as cur:
+            cur.execute(
+                """
+                SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale
+                FROM information_schema.columns
+                WHERE table_schema = %s AND table_name = %s
+                ORDER BY ordinal_position
+                """,
+                (table.source_schema or "public", table.source_table),
+            )
+            rows = cur.fetchall()
+        self.conn.commit()
+        columns = []
+        for name, data_type, length, precision, scale in rows:
+            if data_type == "numeric" and precision is not None:
+                target = f"numeric({precision},{scale or 0})"
+            elif data_type == "character varying":
+                target = f"character varying({length})" if length else "text"
+            elif data_type == "character":
+                target = f"character({length})" if length else "text"
+            elif data_type == _NAIVE:
+                target = "timestamp with time zone"
+            elif data_type in ("USER-DEFINED", "ARRAY", "super"):
+                target = "text"
+            else:
+                target = data_type
+            category = "S" if data_type in ("character varying", "character", "text") else ""
+            columns.append(SourceColumn(name, data_type, target, _kind(data_type, category)))
+        return columns
+
+    def _fetch_batches(self, sql: str) -> Iterator[list[tuple]]:
+        name = f"extract_{uuid.uuid4().hex[:8]}"
+        with self.conn.cursor() as cur:
+            cur.execute(f"DECLARE {name} NO SCROLL CURSOR FOR {sql}")
+            while True:
+                cur.execute(f"FETCH FORWARD {FETCH_ROWS} FROM {name}")
+                batch = cur.fetchall()
+                if not batch:
+                    break
+                yield batch
+            cur.execute(f"CLOSE {name}")
+        self.conn.commit()

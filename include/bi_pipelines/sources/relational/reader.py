@@ -1,0 +1,84 @@
+"""What every relational source shares: column descriptions, local-time handling, row streams."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from bi_pipelines.core.errors import ExtractionError
+from bi_pipelines.core.settings import TableSpec
+from bi_pipelines.core.windows import Window
+from bi_pipelines.load.warehouse import RowStream
+
+FETCH_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    """A source column and how it lands in the warehouse.
+
+    ``kind`` drives conversions: ``naive_timestamp`` (read in the table's time zone),
+    ``utc_timestamp``, ``timestamptz``, ``date``, ``bool``, ``bytes``, ``json``, ``text``, ``other``.
+    """
+
+    name: str
+    source_type: str
+    target_type: str
+    kind: str
+
+
+def localize(value: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    """Attach ``zone`` to a naive local time, resolving DST edges as PostgreSQL does.
+
+    A local time that occurs twice (autumn) or never (spring) is read as standard time, which
+    is always the later of the two UTC instants; the COPY path (where PostgreSQL parses the
+    zone name) and this Python path therefore agree to the second.
+    """
+    first = value.replace(tzinfo=zone, fold=0).astimezone(dt.UTC)
+    second = value.replace(tzinfo=zone, fold=1).astimezone(dt.UTC)
+    return max(first, second)
+
+
+def check_columns(table: TableSpec, columns: list[SourceColumn], where: str) -> list[SourceColumn]:
+    """Select the configured columns and check the key and cursor exist; errors name the table."""
+    if not columns:
+        raise ExtractionError(f"{where}: table {table.qualified_source} does not exist or has no columns")
+    names = [c.name for c in columns]
+    if table.columns:
+        missing = [c for c in table.columns if c not in names]
+        if missing:
+            raise ExtractionError(f"{where}: {table.qualified_source} has no column(s) {', '.join(missing)}")
+        columns = [c for c in columns if c.name in table.columns]
+        names = [c.name for c in columns]
+    for role, wanted in (("primary key", table.primary_key), ("cursor", (table.cursor_column,))):
+        for column in wanted:
+            if column and column not in names:
+                raise ExtractionError(
+                    f"{where}: {role} column {column!r} is not a column of {table.qualified_source} "
+                    f"(columns: {', '.join(names)})"
+                )
+    return columns
+
+
+class RelationalSource:
+    """Interface of a relational source (PostgreSQL, Redshift, MySQL)."""
+
+    dialect = ""
+
+    def __init__(self, conn, conn_id: str):
+        self.conn = conn
+        self.conn_id = conn_id
+        self.zero_dates = 0
+
+    def describe(self, table: TableSpec) -> list[SourceColumn]:
+        raise NotImplementedError
+
+    def row_stream(self, table: TableSpec, columns: list[SourceColumn], window: Window | None) -> RowStream:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:  # closing a broken connection must not hide the original error
+            pass

@@ -1,1 +1,0 @@
-"""Local fakes of external systems, started by the tests (and by demos) on a local port."""
