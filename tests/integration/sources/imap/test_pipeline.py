@@ -15,7 +15,8 @@ import pytest
 
 from bi_pipelines.core.errors import ExtractionError
 from bi_pipelines.core.windows import Window
-from bi_pipelines.sources.imap.pipeline import ImapSettings, connect_imap, extract_report
+from bi_pipelines.sources.imap.mailbox import ImapSettings, connect_imap
+from bi_pipelines.sources.imap.pipeline import extract_report
 from bi_pipelines.sources.imap.spec import load_imap_reports
 from devtools.dovecot import dovecot  # noqa: F401 - the session-wide server fixture
 from devtools.mail import (

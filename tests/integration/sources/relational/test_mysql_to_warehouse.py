@@ -10,8 +10,8 @@ import pytest
 
 from bi_pipelines.core.errors import ExtractionError
 from bi_pipelines.sources.relational.pipeline import extract_table
-from tests.integration.relational.conftest import dump, hour_window, write_flow
-from tests.integration.relational.fixtures_data import MYSQL_BOOKINGS_DDL, MYSQL_BOOKINGS_ROWS
+from tests.integration.sources.relational.conftest import dump, hour_window, write_flow
+from tests.integration.sources.relational.fixtures_data import MYSQL_BOOKINGS_DDL, MYSQL_BOOKINGS_ROWS
 
 pytestmark = pytest.mark.integration
 UTC = dt.UTC

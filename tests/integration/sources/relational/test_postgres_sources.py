@@ -15,7 +15,7 @@ import pytest
 from bi_pipelines.load.warehouse import Column, Merge, RowStream, S3Staging, TargetTable, Warehouse
 from bi_pipelines.sources.relational.pipeline import extract_table
 from devtools.processes import free_port
-from tests.integration.relational.conftest import dump, hour_window, write_flow
+from tests.integration.sources.relational.conftest import dump, hour_window, write_flow
 
 pytestmark = pytest.mark.integration
 UTC = dt.UTC

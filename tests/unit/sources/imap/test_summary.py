@@ -7,12 +7,8 @@ import json
 import logging
 
 from bi_pipelines.core.windows import Window
-from bi_pipelines.sources.imap.pipeline import (
-    AttachmentOutcome,
-    ReportSummary,
-    log_run_summary,
-    search_criteria,
-)
+from bi_pipelines.sources.imap.mailbox import search_criteria
+from bi_pipelines.sources.imap.pipeline import AttachmentOutcome, ReportSummary, log_run_summary
 
 AT = dt.datetime(2026, 11, 20, 11, 5, tzinfo=dt.UTC)
 
