@@ -30,60 +30,7 @@ warehouse tables (connection `redshift_dw`, schema `raw_reports`), exactly once.
   A run triggered without a logical date covers the latest complete hour (plus the overlap).
 """
 
-from __future__ import annotations
+# An Airflow DAG file (DAG discovery parses only files that mention both words); the builder does the work.
+from bi_pipelines.orchestration.imap import build_imap_dag
 
-from airflow.sdk import DAG, Param, get_current_context, task
-
-from bi_pipelines.orchestration.policy import dag_kwargs, schedule_for, window_params
-from bi_pipelines.sources.imap.spec import load_imap_reports
-
-CONFIG = load_imap_reports()
-REPORT_TASKS = {report.name: f"extract_{report.name}" for report in CONFIG.reports}
-params = {
-    **window_params(),
-    "reprocess": Param(False, type="boolean", description="Process attachments already in the ledger again."),
-}
-
-with DAG(schedule=schedule_for(CONFIG.dag), **dag_kwargs(CONFIG.dag, __doc__, params=params)) as dag:
-
-    @task
-    def prepare_ledger() -> str:
-        from bi_pipelines.sources.imap.pipeline import ensure_ledger
-
-        return ensure_ledger(CONFIG)
-
-    @task(trigger_rule="all_done")
-    def summarize() -> None:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from bi_pipelines.sources.imap.pipeline import log_run_summary
-
-        ti = get_current_context()["ti"]
-        names = list(REPORT_TASKS)
-        summaries = [ti.xcom_pull(task_ids=REPORT_TASKS[name], key="summary") for name in names]
-        failed = log_run_summary(summaries, names)
-        if failed:
-            raise AirflowFailException(f"report(s) failed or rejected attachments: {', '.join(failed)}")
-
-    ledger = prepare_ledger()
-    done = summarize()
-    for report in CONFIG.reports:
-
-        @task(task_id=REPORT_TASKS[report.name], doc_md=report.description or None)
-        def extract(report_name: str = report.name) -> None:
-            from airflow.sdk.exceptions import AirflowFailException
-
-            from bi_pipelines.core.windows import resolve_window
-            from bi_pipelines.sources.imap.pipeline import extract_report
-
-            context = get_current_context()
-            window = resolve_window(context).widened(CONFIG.overlap)
-            reprocess = bool(context["params"].get("reprocess"))
-            summary = extract_report(CONFIG, CONFIG.report(report_name), window, reprocess=reprocess)
-            context["ti"].xcom_push(key="summary", value=summary.as_dict())
-            if summary.should_fail:
-                raise AirflowFailException(
-                    f"{summary.headline()}. Rejected: {'; '.join(summary.as_dict()['rejections'])}"
-                )
-
-        ledger >> extract() >> done
+dag = build_imap_dag(__doc__)

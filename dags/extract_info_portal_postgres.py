@@ -16,7 +16,7 @@ announcements.
   logical date extracts the latest complete 6-hour interval.
 """
 
-from bi_pipelines.core.settings import CONFIG_DIR, load_flow
+# An Airflow DAG file (DAG discovery parses only files that mention both words); the builder does the work.
 from bi_pipelines.orchestration.relational import build_relational_dag
 
-dag = build_relational_dag(load_flow(CONFIG_DIR / "extract_info_portal_postgres.yaml"), __doc__)
+dag = build_relational_dag("extract_info_portal_postgres", __doc__)

@@ -72,13 +72,20 @@ def dags(bag):
     return [bag.dags[dag_id] for dag_id in sorted(bag.dags)]
 
 
-def test_start_dates_are_absolute_and_timezone_aware(dagbag):
-    for dag in dags(dagbag):
-        start = dag.start_date
-        assert start is not None and start.tzinfo is not None, f"{dag.dag_id}: start_date must be tz-aware"
-        # Computed from now() it would carry seconds/microseconds and lie in the future of the config.
-        assert (start.second, start.microsecond) == (0, 0), f"{dag.dag_id}: start_date looks computed"
-        assert start < dt.datetime.now(dt.UTC), f"{dag.dag_id}: start_date is in the future"
+@pytest.fixture(params=sorted(EXPECTED_DAGS))
+def dag(request, dagbag):
+    """Each DAG in turn, so that a failing policy names the DAG in the test id."""
+    if request.param not in dagbag.dags:
+        pytest.fail(f"{request.param} did not import: {dagbag.import_errors}")
+    return dagbag.dags[request.param]
+
+
+def test_start_dates_are_absolute_and_timezone_aware(dag):
+    start = dag.start_date
+    assert start is not None and start.tzinfo is not None, f"{dag.dag_id}: start_date must be tz-aware"
+    # Computed from now() it would carry seconds/microseconds and lie in the future of the config.
+    assert (start.second, start.microsecond) == (0, 0), f"{dag.dag_id}: start_date looks computed"
+    assert start < dt.datetime.now(dt.UTC), f"{dag.dag_id}: start_date is in the future"
 
 
 def test_no_dag_file_computes_dates_from_now():
@@ -89,25 +96,109 @@ def test_no_dag_file_computes_dates_from_now():
                 pytest.fail(f"{path.name}:{node.lineno} computes a date from the clock at parse time")
 
 
-def test_schedules_are_cron_data_intervals(dagbag):
-    for dag in dags(dagbag):
-        timetable = dag.timetable
-        assert type(timetable).__name__ == "CronDataIntervalTimetable", f"{dag.dag_id}: {timetable!r}"
-        assert len(timetable.expression.split()) == 5, f"{dag.dag_id}: not a 5-field cron"
-        assert not timetable.expression.startswith("@"), f"{dag.dag_id}: presets are not allowed"
+@pytest.mark.parametrize("path", sorted(DAGS_DIR.glob("*.py")), ids=lambda p: p.name)
+def test_dag_files_are_a_docstring_and_one_builder_call(path):
+    """DAG files only wire: the docstring (the DAG's doc_md), one import, one builder call."""
+    tree = ast.parse(path.read_text())
+    body = tree.body
+    assert ast.get_docstring(tree), f"{path.name}: no docstring"
+    statements = body[1:]
+    assert [type(s).__name__ for s in statements] == ["ImportFrom", "Assign"], f"{path.name}: only wiring"
+    imported = statements[0]
+    assert imported.module and imported.module.startswith("bi_pipelines.orchestration."), path.name
+    call = statements[1].value
+    assert isinstance(call, ast.Call) and call.func.id.startswith("build_"), path.name
 
 
-def test_owner_tags_retries_and_docs(dagbag):
-    for dag in dags(dagbag):
-        assert dag.tags, f"{dag.dag_id}: no tags"
-        assert dag.doc_md and len(dag.doc_md.strip()) > 200, f"{dag.dag_id}: doc_md missing or too short"
-        assert dag.max_active_runs >= 1
-        for task in dag.tasks:
-            assert task.owner not in ("", "airflow"), f"{dag.dag_id}.{task.task_id}: set an owner"
-            assert task.retries >= 2, f"{dag.dag_id}.{task.task_id}: retries={task.retries}"
-            assert task.retry_delay and task.retry_delay >= dt.timedelta(seconds=30), (
-                f"{dag.dag_id}.{task.task_id}"
-            )
+def test_schedules_are_cron_data_intervals(dag):
+    timetable = dag.timetable
+    assert type(timetable).__name__ == "CronDataIntervalTimetable", f"{dag.dag_id}: {timetable!r}"
+    assert len(timetable.expression.split()) == 5, f"{dag.dag_id}: not a 5-field cron"
+    assert not timetable.expression.startswith("@"), f"{dag.dag_id}: presets are not allowed"
+
+
+def test_owner_tags_retries_and_docs(dag):
+    assert dag.tags, f"{dag.dag_id}: no tags"
+    assert dag.doc_md and len(dag.doc_md.strip()) > 200, f"{dag.dag_id}: doc_md missing or too short"
+    assert dag.max_active_runs >= 1
+    for task in dag.tasks:
+        assert task.owner not in ("", "airflow"), f"{dag.dag_id}.{task.task_id}: set an owner"
+        assert task.retries >= 2, f"{dag.dag_id}.{task.task_id}: retries={task.retries}"
+        assert task.retry_delay and task.retry_delay >= dt.timedelta(seconds=30), (
+            f"{dag.dag_id}.{task.task_id}"
+        )
+
+
+def test_tags_come_from_the_vocabulary(dag):
+    from bi_pipelines.orchestration.policy import KIND_TAGS, TAG_VOCABULARY
+
+    tags = set(dag.tags)
+    assert tags <= TAG_VOCABULARY, (
+        f"{dag.dag_id}: tags outside the vocabulary: {sorted(tags - TAG_VOCABULARY)}"
+    )
+    assert len(tags & KIND_TAGS) == 1, f"{dag.dag_id}: exactly one of {sorted(KIND_TAGS)}"
+
+
+def test_every_task_has_a_failure_callback_and_a_timeout(dag):
+    from bi_pipelines.orchestration.callbacks import log_task_failure
+
+    for task in dag.tasks:
+        where = f"{dag.dag_id}.{task.task_id}"
+        callbacks = task.on_failure_callback
+        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+        assert log_task_failure in callbacks, f"{where}: no failure callback"
+        assert task.execution_timeout is not None, f"{where}: no execution_timeout"
+        assert dt.timedelta(minutes=1) <= task.execution_timeout <= dt.timedelta(hours=6), where
+
+
+def test_only_the_orchestration_layer_builds_dags():
+    """Airflow's DAG, task and task-control APIs are used in ``orchestration/`` only.
+
+    Run-time services (connection lookup through ``BaseHook``, log masking, metrics) are used
+    where the work is done; what makes a DAG, a task or a task's fate stays in one layer.
+    """
+    dag_apis = {
+        "DAG",
+        "dag",
+        "task",
+        "task_group",
+        "TaskGroup",
+        "Param",
+        "get_current_context",
+        "CronDataIntervalTimetable",
+        "AirflowFailException",
+        "AirflowSkipException",
+    }
+    package = REPO / "include" / "bi_pipelines"
+    offenders = []
+    for path in package.rglob("*.py"):
+        relative = path.relative_to(package).as_posix()
+        if relative.startswith("orchestration/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("airflow"):
+                used = {a.name for a in node.names} & dag_apis
+                offenders += [f"{relative}:{node.lineno} {node.module}.{name}" for name in sorted(used)]
+    assert offenders == []
+
+
+def test_the_shipped_package_imports_nothing_from_tests_or_devtools():
+    """The image copies dags/, plugins/ and include/ only."""
+    offenders = []
+    for folder in ("include", "plugins", "dags"):
+        for path in (REPO / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                modules = []
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    modules = [node.module]
+                elif isinstance(node, ast.Import):
+                    modules = [a.name for a in node.names]
+                offenders += [
+                    f"{path.relative_to(REPO)}:{node.lineno} {m}"
+                    for m in modules
+                    if m.split(".")[0] in ("tests", "devtools")
+                ]
+    assert offenders == []
 
 
 def test_catchup_is_explicit_in_every_dag_config():

@@ -31,3 +31,14 @@ class ConnectionNotDefined(PermanentError, ExtractionError):
 
 class AuthenticationError(PermanentError, ExtractionError):
     """A source refused the login or the credentials (retrying could lock the account)."""
+
+
+def root_cause(exc: BaseException | None) -> BaseException | None:
+    """The :class:`PermanentError` a task raised, under the ``AirflowFailException`` raised from it.
+
+    The task wrapper re-raises a permanent error as Airflow's own exception (``raise ... from
+    exc``); failure callbacks look through it to decide what the failure was.
+    """
+    if exc is not None and not isinstance(exc, PermanentError) and isinstance(exc.__cause__, PermanentError):
+        return exc.__cause__
+    return exc

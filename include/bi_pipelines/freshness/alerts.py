@@ -20,8 +20,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowFailException
-
+from bi_pipelines.core.errors import PermanentError, root_cause
 from bi_pipelines.freshness.spec import STATUSES
 from bi_pipelines.freshness.sweep import FreshnessResult
 
@@ -31,7 +30,7 @@ METRIC_PREFIX = "source_freshness"
 _METRIC_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-class FreshnessFailure(AirflowFailException):
+class FreshnessFailure(PermanentError):
     """Tables are failing their freshness thresholds; no retry can change that."""
 
 
@@ -111,9 +110,9 @@ def emit_metrics(results: Iterable[FreshnessResult]) -> int:
 def smtp_available(conn_id: str) -> bool:
     """Whether the SMTP connection exists now (checked at run time, never when parsing the DAG)."""
     try:
-        from airflow.sdk import BaseHook
+        from bi_pipelines.db.connections import get_connection
 
-        BaseHook.get_connection(conn_id)
+        get_connection(conn_id)
         return True
     except Exception:
         return False
@@ -125,9 +124,9 @@ def _recipients(email_to: Iterable[str], smtp_conn_id: str) -> list[str]:
         return to
     # Without a configured list the SMTP connection's sender gets the alerts (often a team box).
     try:
-        from airflow.sdk import BaseHook
+        from bi_pipelines.db.connections import get_connection
 
-        conn = BaseHook.get_connection(smtp_conn_id)
+        conn = get_connection(smtp_conn_id)
         sender = (conn.extra_dejson or {}).get("from_email") or conn.login or ""
         return [sender] if "@" in sender else []
     except Exception:
@@ -212,7 +211,7 @@ def alert(
 
 def notify_failure(context: dict[str, Any]) -> None:
     """``on_failure_callback``: e-mail a failure of the monitor itself (not a freshness failure)."""
-    exc = context.get("exception")
+    exc = root_cause(context.get("exception"))
     if isinstance(exc, FreshnessFailure):
         return  # the status change that led here was e-mailed by the alert task
     try:

@@ -1,16 +1,45 @@
-"""What every DAG of the repository shares: schedule, start date, retries, owner, window params.
+"""What every DAG of the repository shares: schedule, start date, retries, owner, alerting, timeouts.
 
-DAG files call :func:`dag_kwargs` with their parsed ``dag:`` settings so that the policy
-(absolute tz-aware start date, cron schedule with a data interval, explicit catchup, retries
-with a delay, owner, tags, doc) is written once.
+Builders call :func:`dag_kwargs` with their parsed ``dag:`` settings so that the policy is written
+once: an absolute tz-aware start date, a cron schedule with a data interval, explicit catchup,
+retries with a delay, an owner, tags from :data:`TAG_VOCABULARY`, a doc, a failure callback and an
+``execution_timeout`` on every task.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from bi_pipelines.core.settings import Dag
 from bi_pipelines.core.windows import WINDOW_PARAMS_DOC
+from bi_pipelines.orchestration.callbacks import log_task_failure
+
+# A task that has not finished in this time is stuck (a silent server, a lock held elsewhere):
+# failing it frees the DAG's single active run for the next interval. Builders shorten it where
+# a task has a tighter budget (the freshness monitor).
+DEFAULT_EXECUTION_TIMEOUT = dt.timedelta(hours=1)
+
+# The words DAG tags may use, so that filtering by tag in the UI finds every DAG of a kind.
+# Each DAG has exactly one of KIND_TAGS.
+KIND_TAGS = frozenset({"extract", "monitoring"})
+TAG_VOCABULARY = KIND_TAGS | frozenset(
+    {
+        # source systems
+        "obe",
+        "info-portal",
+        "redshift",
+        "imap",
+        "vonigo",
+        # technologies and data kinds
+        "mysql",
+        "postgres",
+        "api",
+        "reports",
+        "freshness",
+    }
+)
 
 
 def window_params() -> dict[str, Any]:
@@ -29,20 +58,39 @@ def window_params() -> dict[str, Any]:
 
 
 def schedule_for(settings: Dag):
-    """The DAG's schedule: a :class:`CronDataIntervalTimetable` in the DAG's own time zone.
+    """The DAG's schedule: a ``CronDataIntervalTimetable`` in the DAG's own time zone.
 
     Each run then covers ``[data_interval_start, data_interval_end)`` (a plain cron string would
     give zero-width intervals in Airflow 3), and the cron follows daylight saving.
-    Pass it explicitly: ``DAG(schedule=schedule_for(s), **dag_kwargs(s, __doc__))``.
     """
     from airflow.sdk import CronDataIntervalTimetable
 
     return CronDataIntervalTimetable(settings.schedule, timezone=settings.timezone)
 
 
-def dag_kwargs(settings: Dag, doc_md: str, **overrides: Any) -> dict[str, Any]:
-    """Keyword arguments for ``airflow.sdk.DAG``/``@dag`` built from a ``dag:`` config section,
-    all but ``schedule`` (see :func:`schedule_for`), which DAG files pass explicitly."""
+def dag_kwargs(
+    settings: Dag,
+    doc_md: str,
+    *,
+    on_failure: Callable[[dict[str, Any]], None] | None = None,
+    execution_timeout: dt.timedelta = DEFAULT_EXECUTION_TIMEOUT,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Keyword arguments for ``airflow.sdk.DAG`` built from a ``dag:`` config section.
+
+    All but ``schedule``, which builders pass explicitly (``DAG(schedule=schedule_for(s),
+    **dag_kwargs(s, doc))``) so that the linter's AIR rules see it.
+
+    Args:
+        settings: The DAG's ``dag:`` section.
+        doc_md: The DAG file's docstring.
+        on_failure: An extra failure callback (e.g. e-mail), run after the one every task has.
+        execution_timeout: Every task's ``execution_timeout`` unless the task sets its own.
+        **overrides: Further ``DAG`` keyword arguments (``params``).
+    """
+    callbacks: list[Callable[[dict[str, Any]], None]] = [log_task_failure]
+    if on_failure is not None:
+        callbacks.append(on_failure)
     kwargs: dict[str, Any] = {
         "dag_id": settings.dag_id,
         "start_date": settings.start_date,
@@ -55,6 +103,8 @@ def dag_kwargs(settings: Dag, doc_md: str, **overrides: Any) -> dict[str, Any]:
             "owner": settings.owner,
             "retries": settings.retries,
             "retry_delay": settings.retry_delay,
+            "execution_timeout": execution_timeout,
+            "on_failure_callback": callbacks,
         },
         "params": window_params(),
     }

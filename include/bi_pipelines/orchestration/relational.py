@@ -8,14 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from bi_pipelines.core.settings import FlowSpec
+from bi_pipelines.core.settings import CONFIG_DIR, FlowSpec, load_flow
 from bi_pipelines.orchestration.policy import dag_kwargs, schedule_for
+from bi_pipelines.orchestration.tasks import pipeline_task
 
 
-def build_relational_dag(flow: FlowSpec, doc_md: str):
-    """Return the ``airflow.sdk.DAG`` for ``flow``. Does no I/O: safe at parse time."""
-    from airflow.sdk import DAG, task
+def build_relational_dag(flow: FlowSpec | str, doc_md: str):
+    """Return the ``airflow.sdk.DAG`` for ``flow``; reads the YAML, does no other I/O.
 
+    Args:
+        flow: The parsed flow, or the stem of its file in ``config/`` (``"extract_obe_mysql"``).
+        doc_md: The DAG file's docstring.
+    """
+    from airflow.sdk import DAG
+
+    if isinstance(flow, str):
+        flow = load_flow(CONFIG_DIR / f"{flow}.yaml")
     with DAG(schedule=schedule_for(flow.dag), **dag_kwargs(flow.dag, doc_md)) as dag:
         for table in flow.tables:
             mode = (
@@ -25,7 +33,7 @@ def build_relational_dag(flow: FlowSpec, doc_md: str):
                 else "full refresh, replaced atomically"
             )
 
-            @task(
+            @pipeline_task(
                 task_id=f"extract_{table.name}",
                 doc_md=f"`{table.qualified_source}` -> `{flow.target_schema}.{table.target_table}`: {mode}.",
             )

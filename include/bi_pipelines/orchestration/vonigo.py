@@ -1,0 +1,53 @@
+"""Builds ``extract_vonigo`` from ``config/vonigo.yaml``: prepare, then one mapped task per franchise.
+
+A Vonigo session is bound to one franchise server-side, so each franchise gets its own task (and
+its own login), at most ``franchises.max_parallel`` at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bi_pipelines.orchestration.policy import dag_kwargs, schedule_for, window_params
+from bi_pipelines.orchestration.tasks import pipeline_task
+from bi_pipelines.sources.vonigo.spec import VonigoConfig, load_vonigo_config
+
+
+def build_vonigo_dag(doc_md: str, config: VonigoConfig | None = None):
+    """Return the ``airflow.sdk.DAG`` for Vonigo; reads the YAML, does no other I/O."""
+    from airflow.sdk import DAG, Param, get_current_context
+
+    config = config or load_vonigo_config()
+    params = {
+        **window_params(),
+        "franchise_ids": Param(
+            None,
+            type=["null", "array"],
+            items={"type": "integer"},
+            title="franchise ids",
+            description="Optional. Extract only these franchises (default: franchises.ids in vonigo.yaml).",
+        ),
+    }
+    with DAG(schedule=schedule_for(config.dag), **dag_kwargs(config.dag, doc_md, params=params)) as dag:
+
+        @pipeline_task()
+        def prepare() -> list[dict]:
+            from bi_pipelines.sources.vonigo.pipeline import prepare as prepare_vonigo
+
+            requested = get_current_context()["params"].get("franchise_ids")
+            return prepare_vonigo(config, requested)
+
+        @pipeline_task(
+            max_active_tis_per_dagrun=config.franchises.max_parallel,
+            map_index_template="{{ franchise_label }}",
+        )
+        def extract_franchise(franchise: dict) -> dict[str, Any]:
+            from bi_pipelines.core.windows import resolve_window
+            from bi_pipelines.sources.vonigo.pipeline import extract_franchise as extract
+
+            context = get_current_context()
+            context["franchise_label"] = f"{franchise['franchise_id']} {franchise.get('name') or ''}".strip()
+            return extract(config, franchise, resolve_window(context))
+
+        extract_franchise.expand(franchise=prepare())
+    return dag
