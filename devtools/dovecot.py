@@ -297,11 +297,11 @@ def dovecot_server() -> Iterator[DovecotServer]:
             ),
             encoding="utf-8",
         )
-        server.process = subprocess.Popen(
-            [DOVECOT, "-F", "-c", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=open(base / "stderr.log", "wb"),
-        )
+        # The child keeps its own copy of the descriptor; ours is closed at once.
+        with open(base / "stderr.log", "wb") as stderr_log:
+            server.process = subprocess.Popen(
+                [DOVECOT, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=stderr_log
+            )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         try:
             _wait_for_greeting(server.host, server.imap_port, server.process, deadline)
@@ -312,27 +312,3 @@ def dovecot_server() -> Iterator[DovecotServer]:
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
-
-
-_shared: dict[str, object] = {"server": None, "stack": None, "users": 0}
-
-
-@pytest.fixture(scope="session")
-def dovecot() -> Iterator[DovecotServer]:
-    """One Dovecot for the whole session, shared by every module that imports this fixture.
-
-    Modules import the fixture (``from devtools.dovecot import dovecot``), which gives each
-    module its own fixture definition; the reference count keeps it to a single server.
-    """
-    if _shared["server"] is None:
-        stack = contextlib.ExitStack()
-        _shared["server"] = stack.enter_context(dovecot_server())
-        _shared["stack"] = stack
-    _shared["users"] = int(_shared["users"]) + 1
-    try:
-        yield _shared["server"]  # type: ignore[misc]
-    finally:
-        _shared["users"] = int(_shared["users"]) - 1
-        if _shared["users"] == 0:
-            _shared["stack"].close()  # type: ignore[union-attr]
-            _shared["server"] = None

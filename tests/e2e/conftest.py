@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 
 from devtools.airflow_api import AirflowClient, run_every_dag
-from devtools.dovecot import dovecot  # noqa: F401 - the session-wide Dovecot fixture
 from devtools.processes import Service, airflow_environment, descendants, free_port, measure_memory
 from devtools.seeding import (
     DemoDatabase,
@@ -40,6 +39,7 @@ from devtools.seeding import (
 )
 from devtools.vonigo_fake import VonigoFake
 from tests.support.databases import mysql_database, postgres_database
+from tests.support.dovecot import dovecot  # noqa: F401 - the session-wide Dovecot fixture
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts" / "e2e"

@@ -121,7 +121,8 @@ def test_rows_view_rerun_and_status_changes(servers, tmp_path):
     changes = {c["table_key"]: (c["previous_status"], c["status"]) for c in summary.changes}
     assert changes == {"src:public.fresh": ("pass", "warn"), "src:public.empty": ("pass", "warn")}
     assert len(history(mon)) == 6
-    latest = {r["table_key"]: r for r in latest_rows(Warehouse.connect("mon"), config.monitoring)}
+    with Warehouse.connect("mon") as wh:
+        latest = {r["table_key"]: r for r in latest_rows(wh, config.monitoring)}
     assert {k: (r["status"], r["previous_status"], r["status_changed"]) for k, r in latest.items()} == {
         "src:public.fresh": ("warn", "pass", True),
         "src:public.stale": ("warn", "warn", False),

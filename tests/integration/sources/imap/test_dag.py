@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from devtools.dovecot import dovecot  # noqa: F401 - the session-wide server fixture
 from devtools.mail import XLSX_TYPE, Attachment, call_centre_xlsx, franchise_sales_csv, report_email
 from tests.support.dags import load_dag as load_dag_file
 from tests.support.dags import run_dag
+from tests.support.dovecot import dovecot  # noqa: F401 - the session-wide server fixture
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[4]

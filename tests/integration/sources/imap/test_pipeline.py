@@ -18,7 +18,6 @@ from bi_pipelines.core.windows import Window
 from bi_pipelines.sources.imap.mailbox import ImapSettings, connect_imap
 from bi_pipelines.sources.imap.pipeline import extract_report
 from bi_pipelines.sources.imap.spec import load_imap_reports
-from devtools.dovecot import dovecot  # noqa: F401 - the session-wide server fixture
 from devtools.mail import (
     XLSX_TYPE,
     Attachment,
@@ -28,6 +27,7 @@ from devtools.mail import (
     report_email,
     write_reports_config,
 )
+from tests.support.dovecot import dovecot  # noqa: F401 - the session-wide server fixture
 
 pytestmark = pytest.mark.integration
 UTC = dt.UTC

@@ -231,4 +231,5 @@ def test_runs_as_a_module_for_demos(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+        process.stdout.close()
     assert process.returncode == 0
