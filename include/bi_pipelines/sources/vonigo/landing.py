@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bi_pipelines.core.timezones import local_to_utc
 from bi_pipelines.core.values import parse_bool
 from bi_pipelines.load.warehouse import (
     Column,
@@ -82,11 +83,15 @@ def epoch_to_utc(value: Any) -> dt.datetime | None:
 
 
 def naive_local_to_utc(value: Any, zone: dt.tzinfo) -> dt.datetime | None:
-    """A "naive local" epoch (franchise wall clock encoded as UTC) as an aware UTC datetime."""
+    """A "naive local" epoch (franchise wall clock encoded as UTC) as an aware UTC datetime.
+
+    The wall clock is read by :func:`~bi_pipelines.core.timezones.local_to_utc` (standard time
+    at DST edges, as everywhere else).
+    """
     naive = _epoch(value)
     if naive is None:
         return None
-    return naive.replace(tzinfo=zone).astimezone(dt.UTC)
+    return local_to_utc(naive, zone)
 
 
 def naive_local_epoch(instant: dt.datetime, zone: dt.tzinfo) -> int:
