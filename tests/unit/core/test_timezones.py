@@ -40,4 +40,6 @@ def test_aware_values_are_only_converted():
 
 
 def test_fixed_offset_zones():
-    assert local_to_utc(dt.datetime(2026, 11, 1, 1, 30), dt.UTC) == dt.datetime(2026, 11, 1, 1, 30, tzinfo=UTC)
+    assert local_to_utc(dt.datetime(2026, 11, 1, 1, 30), dt.UTC) == dt.datetime(
+        2026, 11, 1, 1, 30, tzinfo=UTC
+    )
