@@ -11,8 +11,9 @@ import pytest
 from bi_pipelines.core.errors import ConfigError
 from bi_pipelines.core.timezones import local_to_utc
 from bi_pipelines.db.identifiers import quote_mysql, quote_pg, validate_identifier
+from bi_pipelines.db.rows import iter_batches
 from bi_pipelines.load.copy_text import ChunkReader, encode_rows, encode_value
-from bi_pipelines.load.warehouse import csv_line, iter_batches, redshift_type
+from bi_pipelines.load.redshift import csv_line, redshift_type
 from bi_pipelines.sources.relational.mysql import map_mysql_type
 
 UTC = dt.UTC

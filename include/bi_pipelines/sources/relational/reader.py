@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from bi_pipelines.core.errors import ExtractionError
 from bi_pipelines.core.settings import TableSpec
 from bi_pipelines.core.windows import Window
-from bi_pipelines.load.warehouse import RowStream
+from bi_pipelines.db.rows import RowStream
 
 FETCH_ROWS = 10_000
 
