@@ -1,14 +1,13 @@
 """The few PostgreSQL driver operations the load path needs, for psycopg 3 and psycopg2.
 
 Airflow's postgres provider hands out psycopg 3 connections when psycopg 3 and SQLAlchemy 2 are
-installed (as here) and psycopg2 connections otherwise; tests and tools may use either.
+installed (as here); tests and tools also use psycopg2. Quoting and ``COPY FROM STDIN`` work
+with both; ``COPY TO STDOUT`` (extraction, always through the provider) needs psycopg 3.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 COPY_CHUNK_BYTES = 1 << 20
 
@@ -61,18 +60,14 @@ def copy_in(cur, statement: str, chunks: Iterable[bytes]) -> int:
 
 
 def copy_out(conn, statement: str) -> Iterator[bytes]:
-    """Run ``COPY (...) TO STDOUT`` and yield its output in chunks of about 1 MiB."""
-    if is_psycopg3(conn):
-        yield from _copy_out_libpq(conn, statement)
-        return
+    """Run ``COPY (...) TO STDOUT`` and yield its output in chunks of about 1 MiB (psycopg 3).
 
-    # psycopg2 only writes COPY output to a file object: run it in a thread feeding a queue.
-    def produce(writer):
-        with conn.cursor() as cur:
-            cur.copy_expert(statement, writer, size=COPY_CHUNK_BYTES)
-        conn.commit()
-
-    yield from threaded_copy_out(produce)
+    Raises:
+        TypeError: for a connection of another driver (see :func:`is_psycopg3`).
+    """
+    if not is_psycopg3(conn):
+        raise TypeError(f"COPY TO STDOUT needs a psycopg 3 connection, not {type(conn).__module__}")
+    yield from _copy_out_libpq(conn, statement)
 
 
 def _copy_out_libpq(conn, statement: str) -> Iterator[bytes]:
@@ -115,89 +110,3 @@ def _copy_out_libpq(conn, statement: str) -> Iterator[bytes]:
     while (result := pgconn.get_result()) is not None:
         if result.status == pq.ExecStatus.FATAL_ERROR:
             fail(result.error_message)
-
-
-# -- psycopg2: COPY OUT into a file object, read back as chunks ---------------------------------
-class _Stop(Exception):
-    pass
-
-
-class QueueWriter:
-    """A file object whose writes are gathered into ~1 MiB chunks and put on a bounded queue.
-
-    Lets a driver that *writes* COPY output (``copy_expert(..., file)``) feed a driver that
-    *reads* COPY input, with at most ``maxsize`` chunks in memory.
-    """
-
-    def __init__(self, q: queue.Queue, cancelled: threading.Event, chunk_bytes: int = 1 << 20):
-        self._q = q
-        self._cancelled = cancelled
-        self._chunk_bytes = chunk_bytes
-        self._buffer = bytearray()
-
-    def write(self, data) -> int:
-        self._buffer += data if isinstance(data, bytes | bytearray | memoryview) else data.encode()
-        if len(self._buffer) >= self._chunk_bytes:
-            self._put(bytes(self._buffer))
-            self._buffer.clear()
-        return len(data)
-
-    def flush_all(self) -> None:
-        if self._buffer:
-            self._put(bytes(self._buffer))
-            self._buffer.clear()
-
-    def _put(self, item) -> None:
-        while True:
-            if self._cancelled.is_set():
-                raise _Stop("the consumer stopped reading")
-            try:
-                self._q.put(item, timeout=0.5)
-                return
-            except queue.Full:
-                continue
-
-
-def threaded_copy_out(produce: Callable[[QueueWriter], None], max_chunks: int = 8) -> Iterator[bytes]:
-    """Run ``produce(writer)`` in a thread and yield what it writes, chunk by chunk.
-
-    Errors in the producer are raised in the consumer; if the consumer stops early, the
-    producer is cancelled at its next write.
-    """
-    q: queue.Queue = queue.Queue(maxsize=max_chunks)
-    cancelled = threading.Event()
-    done = object()
-    failure: list[BaseException] = []
-
-    def run():
-        writer = QueueWriter(q, cancelled)
-        try:
-            produce(writer)
-            writer.flush_all()
-        except _Stop:
-            return
-        except BaseException as exc:
-            failure.append(exc)
-        try:
-            while not cancelled.is_set():
-                try:
-                    q.put(done, timeout=0.5)
-                    return
-                except queue.Full:
-                    continue
-        except BaseException:  # pragma: no cover
-            return
-
-    thread = threading.Thread(target=run, name="copy-out", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                break
-            yield item
-        if failure:
-            raise failure[0]
-    finally:
-        cancelled.set()
-        thread.join(timeout=30)

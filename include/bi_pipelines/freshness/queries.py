@@ -14,8 +14,8 @@ import decimal
 import functools
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from bi_pipelines.core.timezones import local_to_utc
 from bi_pipelines.db.identifiers import quote_mysql, quote_pg
 from bi_pipelines.db.pgcompat import is_postgres_driver, quote_ident
 from bi_pipelines.freshness.spec import FreshnessCheck
@@ -108,18 +108,6 @@ def freshness_query(check: FreshnessCheck, dialect: str, conn=None) -> str:
     return f"SELECT {select} FROM {relation}{where}"
 
 
-def localize(value: dt.datetime, zone: ZoneInfo) -> dt.datetime:
-    """Attach ``zone`` to a naive local time, resolving DST edges as the extraction does.
-
-    A local time that occurs twice (autumn) or never (spring) is read as standard time -- the
-    later of the two UTC instants, as PostgreSQL reads it -- so the monitor and the warehouse
-    agree on the instant of the same source value.
-    """
-    first = value.replace(tzinfo=zone, fold=0).astimezone(dt.UTC)
-    second = value.replace(tzinfo=zone, fold=1).astimezone(dt.UTC)
-    return max(first, second)
-
-
 class UnusableValue(ValueError):
     """The column or expression returned something that is not a point in time."""
 
@@ -156,8 +144,8 @@ def to_utc(value: Any, timezone: str, *, dialect: str, type_code: Any = None) ->
             return value.astimezone(dt.UTC)
         if dialect == MYSQL and type_code == _MYSQL_TIMESTAMP:
             return value.replace(tzinfo=dt.UTC)
-        return localize(value, ZoneInfo(timezone))
+        return local_to_utc(value, timezone)
     if isinstance(value, dt.date):
         # A date column: the data of that day is complete at the earliest at its start.
-        return localize(dt.datetime.combine(value, dt.time()), ZoneInfo(timezone))
+        return local_to_utc(dt.datetime.combine(value, dt.time()), timezone)
     raise UnusableValue(f"returned a {type(value).__name__}, not a date-time")

@@ -13,9 +13,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bi_pipelines.db.rows import RowStream
 from bi_pipelines.freshness.spec import Acknowledgement, MonitoringSettings
 from bi_pipelines.freshness.sweep import FreshnessResult
-from bi_pipelines.load.warehouse import POSTGRES, Column, LoadResult, Merge, RowStream, TargetTable, Warehouse
+from bi_pipelines.load.publish import LoadResult, Merge
+from bi_pipelines.load.tables import POSTGRES, Column, TargetTable
+from bi_pipelines.load.warehouse import Warehouse
 
 KEY = ("run_id", "table_key")
 COLUMNS: tuple[Column, ...] = (
@@ -66,25 +69,20 @@ def ensure_objects(wh: Warehouse, settings: MonitoringSettings) -> None:
     wh.ensure_table(table)
     qualified = wh.qualified(settings.schema, settings.table)
     columns = ", ".join(wh.q(c) for c in COLUMN_NAMES)
-    try:
-        with wh.conn.cursor() as cur:
-            if wh.dialect == POSTGRES:
-                # Redshift has no indexes (its sort key plays that part); PostgreSQL needs one for
-                # the previous-status lookup and the view once the history grows.
-                cur.execute(
-                    f"CREATE INDEX IF NOT EXISTS {wh.q(settings.table[:40] + '_key_checked_idx')} "
-                    f"ON {qualified} (table_key, checked_at DESC)"
-                )
+    with wh.transaction() as cur:
+        if wh.dialect == POSTGRES:
+            # Redshift has no indexes (its sort key plays that part); PostgreSQL needs one for
+            # the previous-status lookup and the view once the history grows.
             cur.execute(
-                f"CREATE OR REPLACE VIEW {wh.qualified(settings.schema, settings.view)} AS "
-                f"SELECT {columns} FROM (SELECT {columns}, ROW_NUMBER() OVER (PARTITION BY table_key "
-                f"ORDER BY checked_at DESC, queried_at DESC) AS row_rank FROM {qualified}) ranked "
-                "WHERE row_rank = 1"
+                f"CREATE INDEX IF NOT EXISTS {wh.q(settings.table[:40] + '_key_checked_idx')} "
+                f"ON {qualified} (table_key, checked_at DESC)"
             )
-        wh.conn.commit()
-    except Exception:
-        wh.conn.rollback()
-        raise
+        cur.execute(
+            f"CREATE OR REPLACE VIEW {wh.qualified(settings.schema, settings.view)} AS "
+            f"SELECT {columns} FROM (SELECT {columns}, ROW_NUMBER() OVER (PARTITION BY table_key "
+            f"ORDER BY checked_at DESC, queried_at DESC) AS row_rank FROM {qualified}) ranked "
+            "WHERE row_rank = 1"
+        )
 
 
 def previous_checks(
@@ -101,14 +99,7 @@ def previous_checks(
         f"AS row_rank FROM {wh.qualified(settings.schema, settings.table)} "
         "WHERE checked_at < %s AND checked_at >= %s) ranked WHERE row_rank = 1"
     )
-    try:
-        with wh.conn.cursor() as cur:
-            cur.execute(sql, (before, since))
-            rows = cur.fetchall()
-        wh.conn.commit()
-    except Exception:
-        wh.conn.rollback()
-        raise
+    rows = wh.query(sql, (before, since))
     return {
         key: PreviousCheck(status, _aware(checked), _aware(last), message)
         for key, status, checked, last, message in rows
@@ -171,25 +162,18 @@ def write_rows(wh: Warehouse, settings: MonitoringSettings, rows: Sequence[Seque
 
 def delete_expired(wh: Warehouse, settings: MonitoringSettings, cutoff: dt.datetime) -> int:
     """Delete rows checked before ``cutoff`` (the retention). Commits; returns the rows deleted."""
-    try:
-        with wh.conn.cursor() as cur:
-            cur.execute(
-                f"DELETE FROM {wh.qualified(settings.schema, settings.table)} WHERE checked_at < %s",
-                (cutoff,),
-            )
-            deleted = cur.rowcount
-        wh.conn.commit()
-    except Exception:
-        wh.conn.rollback()
-        raise
-    return max(deleted or 0, 0)
+    return wh.execute(
+        f"DELETE FROM {wh.qualified(settings.schema, settings.table)} WHERE checked_at < %s", (cutoff,)
+    )
 
 
 def latest_rows(wh: Warehouse, settings: MonitoringSettings, keys: Iterable[str] | None = None) -> list[dict]:
     """The ``_latest`` view as dictionaries (tests and ad-hoc inspection)."""
-    with wh.conn.cursor() as cur:
-        cur.execute(f"SELECT {', '.join(COLUMN_NAMES)} FROM {wh.qualified(settings.schema, settings.view)}")
-        rows = [dict(zip(COLUMN_NAMES, r, strict=True)) for r in cur.fetchall()]
-    wh.conn.commit()
+    rows = [
+        dict(zip(COLUMN_NAMES, r, strict=True))
+        for r in wh.query(
+            f"SELECT {', '.join(COLUMN_NAMES)} FROM {wh.qualified(settings.schema, settings.view)}"
+        )
+    ]
     wanted = set(keys) if keys is not None else None
     return [r for r in rows if wanted is None or r["table_key"] in wanted]

@@ -9,11 +9,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bi_pipelines.core.errors import ConfigError
+from bi_pipelines.core.timezones import local_to_utc
 from bi_pipelines.db.identifiers import quote_mysql, quote_pg, validate_identifier
+from bi_pipelines.db.rows import iter_batches
 from bi_pipelines.load.copy_text import ChunkReader, encode_rows, encode_value
-from bi_pipelines.load.warehouse import csv_line, iter_batches, redshift_type
+from bi_pipelines.load.redshift import csv_line, redshift_type
 from bi_pipelines.sources.relational.mysql import map_mysql_type
-from bi_pipelines.sources.relational.reader import localize
 
 UTC = dt.UTC
 
@@ -91,13 +92,13 @@ def test_mysql_type_mapping(data_type, column_type, precision, scale, expected):
     assert map_mysql_type(data_type, column_type, precision, scale) == expected
 
 
-def test_localize_reads_dst_edges_as_standard_time():
+def test_local_to_utc_reads_dst_edges_as_standard_time():
     zone = ZoneInfo("America/Vancouver")
-    assert localize(dt.datetime(2026, 7, 1, 12), zone) == dt.datetime(2026, 7, 1, 19, tzinfo=UTC)
-    assert localize(dt.datetime(2026, 11, 1, 1, 30), zone) == dt.datetime(
+    assert local_to_utc(dt.datetime(2026, 7, 1, 12), zone) == dt.datetime(2026, 7, 1, 19, tzinfo=UTC)
+    assert local_to_utc(dt.datetime(2026, 11, 1, 1, 30), zone) == dt.datetime(
         2026, 11, 1, 9, 30, tzinfo=UTC
     )  # twice
-    assert localize(dt.datetime(2026, 3, 8, 2, 30), zone) == dt.datetime(
+    assert local_to_utc(dt.datetime(2026, 3, 8, 2, 30), zone) == dt.datetime(
         2026, 3, 8, 10, 30, tzinfo=UTC
     )  # never
 

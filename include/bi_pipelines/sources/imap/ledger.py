@@ -16,7 +16,10 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import astuple, dataclass, fields, replace
 
-from bi_pipelines.load.warehouse import Column, Merge, RowStream, TargetTable, Warehouse
+from bi_pipelines.db.rows import RowStream, iter_batches
+from bi_pipelines.load.publish import Merge
+from bi_pipelines.load.tables import Column, TargetTable
+from bi_pipelines.load.warehouse import Warehouse
 
 LOADED, DUPLICATE, REJECTED = "loaded", "duplicate", "rejected"
 LEDGER_KEY = ("report", "message_key", "part")
@@ -84,23 +87,15 @@ class Ledger:
         self.warehouse.ensure_table(self.target)
 
     def _select(self, where: str, params: list) -> list[LedgerEntry]:
-        conn = self.warehouse.conn
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f"SELECT {self._columns} FROM {self._table} WHERE {where}", params)
-                rows = cur.fetchall()
-            conn.commit()  # end the read transaction: no snapshot held open during IMAP fetches
-        except Exception:
-            conn.rollback()
-            raise
+        # A query is its own transaction: no snapshot is held open during IMAP fetches.
+        rows = self.warehouse.query(f"SELECT {self._columns} FROM {self._table} WHERE {where}", params)
         return [LedgerEntry(*row) for row in rows]
 
     def entries(self, report: str, message_keys: Iterable[str]) -> dict[tuple[str, str], LedgerEntry]:
         """The ledger rows of ``report`` for these messages, by ``(message_key, part)``."""
         keys = sorted(set(message_keys))
         found: dict[tuple[str, str], LedgerEntry] = {}
-        for i in range(0, len(keys), _LOOKUP_CHUNK):
-            chunk = keys[i : i + _LOOKUP_CHUNK]
+        for chunk in iter_batches(keys, _LOOKUP_CHUNK):
             placeholders = ", ".join(["%s"] * len(chunk))
             for entry in self._select(
                 f"{self.warehouse.q('report')} = %s AND {self.warehouse.q('message_key')} IN ({placeholders})",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import datetime as dt
 import email.header
 import email.utils
@@ -28,7 +29,8 @@ from email.parser import BytesHeaderParser
 from typing import Any
 
 HEADER_FIELDS = ("MESSAGE-ID", "DATE", "FROM", "SUBJECT")
-_CONTINUATION = re.compile(r"^(?P<name>[^*]+)\*(?P<index>\d+)(?P<ext>\*)?$")
+# An RFC 2231 continuation piece: name*0, name*1*, ... (decode_params accepts word characters only).
+_PIECE = re.compile(r"^(?P<name>\w+)\*(?P<index>\d+)(?P<ext>\*)?$", re.ASCII)
 
 
 class TransferDecodeError(ValueError):
@@ -90,65 +92,96 @@ def _decode_words(value: str) -> str:
         return value
 
 
-def _decode_extended(value: str) -> tuple[str | None, bytes]:
-    """``charset'language'percent-encoded`` -> (charset, bytes); a continuation has no prefix."""
-    charset = None
-    if value.count("'") >= 2:
-        charset, _language, value = value.split("'", 2)
-    return charset or None, urllib.parse.unquote_to_bytes(value)
+def _codec_exists(charset: str | None) -> bool:
+    if not charset:
+        return False
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        return False
+    return True
 
 
-def _bytes_to_text(data: bytes, charset: str | None) -> str:
-    for candidate in (charset, "utf-8"):
-        if candidate:
+def _collapse(value: str | tuple[str | None, str | None, str]) -> str:
+    """A value from :func:`email.utils.decode_params` as text.
+
+    The stdlib decodes an extended value with its declared charset only (and silently keeps the
+    undecoded text when the charset is unknown); real mail also declares the wrong charset or
+    none, so the bytes are tried as that charset, then UTF-8, then Latin-1 (never fails).
+    """
+    if not isinstance(value, tuple):
+        return email.utils.unquote(value)
+    charset, language, text = value
+    text = email.utils.unquote(text)
+    for candidate in (charset, "utf-8", "latin-1"):
+        if _codec_exists(candidate):
             try:
-                return data.decode(candidate)
-            except (LookupError, UnicodeDecodeError):
+                return email.utils.collapse_rfc2231_value((candidate, language, text), errors="strict")
+            except UnicodeDecodeError:
                 continue
-    return data.decode("latin-1")
+    raise AssertionError("latin-1 decodes any bytes")  # pragma: no cover
 
 
 def decode_parameters(params: Sequence[Any] | None) -> dict[str, str]:
     """Decode a BODYSTRUCTURE parameter list ``(name, value, name, value, ...)``.
 
     Names are lower-cased. RFC 2231 extended and continued values are joined and decoded with
-    their charset; plain values get RFC 2047 decoding (many mailers, Outlook among them, write
-    ``name="=?utf-8?B?...?="``). An extended value wins over a plain one of the same name.
+    their charset by :func:`email.utils.decode_params`; plain values get RFC 2047 decoding (many
+    mailers, Outlook among them, write ``name="=?utf-8?B?...?="``), which the stdlib leaves to
+    the caller. An extended value wins over a plain one of the same name. Raw 8-bit values (RFC
+    6532 UTF-8, or Latin-1) are read by :func:`_text`, and raw 8-bit continuation pieces are
+    prepared by :func:`_rfc2231_pieces`, before the stdlib sees them.
     """
     if not params:
         return {}
     items = list(params)
-    plain: dict[str, str] = {}
-    extended: dict[str, tuple[str | None, bytes]] = {}
-    continued: dict[str, dict[int, tuple[bool, str]]] = {}
-    for i in range(0, len(items) - 1, 2):
-        name, value = _text(items[i]).strip().lower(), _text(items[i + 1])
-        match = _CONTINUATION.match(name)
-        if match:
-            continued.setdefault(match["name"], {})[int(match["index"])] = (bool(match["ext"]), value)
-        elif name.endswith("*"):
-            extended[name[:-1]] = _decode_extended(value)
-        else:
-            plain[name] = _decode_words(value)
-    for name, segments in continued.items():
-        charset = None
-        data = b""
-        for index in sorted(segments):
-            is_extended, value = segments[index]
-            if is_extended:
-                segment_charset, segment = _decode_extended(value) if index == 0 else (None, b"")
-                if index == 0:
-                    charset = segment_charset
-                else:
-                    segment = urllib.parse.unquote_to_bytes(value)
-                data += segment
-            else:
-                data += value.encode("latin-1", errors="replace")
-        extended[name] = (charset, data)
-    decoded = dict(plain)
-    for name, (charset, data) in extended.items():
-        decoded[name] = _bytes_to_text(data, charset)
+    pairs = [(_text(items[i]).strip().lower(), items[i + 1]) for i in range(0, len(items) - 1, 2)]
+    decoded: dict[str, str] = {}
+    # The first pair of decode_params' input is the header's main value ("text/csv"), kept as is.
+    for name, value in email.utils.decode_params([("", ""), *_rfc2231_pieces(pairs)])[1:]:
+        text = _collapse(value)
+        decoded[name] = text if isinstance(value, tuple) else _decode_words(text)
     return decoded
+
+
+def _raw(value: Any) -> bytes:
+    if value is None:
+        return b""
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
+
+def _rfc2231_pieces(pairs: list[tuple[str, Any]]) -> list[tuple[str, str]]:
+    """Prepare parameters for :func:`email.utils.decode_params`, which mishandles two things.
+
+    - A plain piece (``name*1``) beside percent-encoded ones (``name*0*``) is joined as text and
+      later turned back into bytes with ``raw-unicode-escape``: raw 8-bit UTF-8 in it (written
+      by some mailers) comes out as ``\\uXXXX``. Every plain piece of a name that has an encoded
+      or 8-bit piece is therefore percent-encoded from its bytes here, so the joined bytes are
+      decoded once, with the declared charset (else UTF-8, else Latin-1).
+    - An unnumbered ``name*`` beside numbered ``name*0*`` pieces cannot be sorted with them (a
+      ``TypeError``): the numbered pieces, the complete form, win.
+    """
+    pieces: dict[str, list[tuple[int, bool, bytes]]] = {}
+    out: list[tuple[str, str]] = []
+    for name, value in pairs:
+        match = _PIECE.match(name)
+        if match:
+            pieces.setdefault(match["name"], []).append(
+                (int(match["index"]), bool(match["ext"]), _raw(value))
+            )
+        else:
+            out.append((name, _text(value)))
+    out = [(name, value) for name, value in out if not (name.endswith("*") and name[:-1] in pieces)]
+    for base, parts in pieces.items():
+        mixed = any(ext or not raw.isascii() for _index, ext, raw in parts)
+        for index, ext, raw in parts:
+            if ext or not mixed:
+                out.append((f"{base}*{index}{'*' if ext else ''}", _text(raw)))
+            else:
+                # An unencoded first piece has no charset'language' prefix: give it an empty one.
+                prefix = "''" if index == 0 else ""
+                out.append((f"{base}*{index}*", prefix + urllib.parse.quote_from_bytes(raw, safe="")))
+    return out
 
 
 def _lower(value: Any) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bi_pipelines.core.timezones import local_to_utc
 from bi_pipelines.core.values import parse_bool
 from bi_pipelines.sources.imap.spec import ColumnSpec, CsvOptions, ReportSpec
 
@@ -126,10 +127,8 @@ def _to_timestamp(value: Any, column: ColumnSpec, zone: ZoneInfo) -> dt.datetime
         stamp = _parse_datetime_text(value, column.format, "date-time")
     else:
         raise ValueError(f"{_show(value)} is a {type(value).__name__}, not a date-time")
-    if stamp.tzinfo is None:
-        # Naive values are the report's local time (daylight saving included).
-        stamp = stamp.replace(tzinfo=zone)
-    return stamp.astimezone(dt.UTC)
+    # Naive values are the report's local time (daylight saving included).
+    return local_to_utc(stamp, zone)
 
 
 def _to_text(value: Any) -> str:

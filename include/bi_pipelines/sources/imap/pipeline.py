@@ -28,14 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bi_pipelines.core.windows import Window
-from bi_pipelines.load.warehouse import (
-    Column,
-    ReplacePartitions,
-    RowStream,
-    TargetTable,
-    Warehouse,
-    iter_batches,
-)
+from bi_pipelines.db.rows import RowStream, iter_batches
+from bi_pipelines.load.publish import ReplacePartitions
+from bi_pipelines.load.tables import Column, TargetTable
+from bi_pipelines.load.warehouse import Warehouse
 from bi_pipelines.sources.imap.ledger import DUPLICATE, LOADED, REJECTED, Ledger, LedgerEntry
 from bi_pipelines.sources.imap.mailbox import (
     ImapSettings,

@@ -21,10 +21,11 @@ from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 from bi_pipelines.core.settings import TableSpec
+from bi_pipelines.core.timezones import local_to_utc
 from bi_pipelines.core.windows import Window
 from bi_pipelines.db.identifiers import quote_mysql
-from bi_pipelines.load.warehouse import RowStream
-from bi_pipelines.sources.relational.reader import FETCH_ROWS, RelationalSource, SourceColumn, localize
+from bi_pipelines.db.rows import RowStream
+from bi_pipelines.sources.relational.reader import FETCH_ROWS, RelationalSource, SourceColumn
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +260,7 @@ def _identity(value):
 
 def _converter(column: SourceColumn, zone: ZoneInfo):
     if column.kind == "naive_timestamp":
-        return lambda v: localize(v, zone) if isinstance(v, dt.datetime) else v
+        return lambda v: local_to_utc(v, zone) if isinstance(v, dt.datetime) else v
     if column.kind == "utc_timestamp":
         return lambda v: v.replace(tzinfo=dt.UTC) if isinstance(v, dt.datetime) else v
     if column.kind == "bool":

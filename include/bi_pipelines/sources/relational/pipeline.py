@@ -17,7 +17,9 @@ from dataclasses import asdict, dataclass
 from bi_pipelines.core.settings import FlowSpec, TableSpec
 from bi_pipelines.core.windows import Window
 from bi_pipelines.db.connections import open_dbapi
-from bi_pipelines.load.warehouse import Column, Merge, ReplaceAll, TargetTable, Warehouse
+from bi_pipelines.load.publish import Merge, ReplaceAll
+from bi_pipelines.load.tables import Column, TargetTable
+from bi_pipelines.load.warehouse import Warehouse
 from bi_pipelines.sources.relational.reader import RelationalSource, check_columns
 
 log = logging.getLogger(__name__)
@@ -92,7 +94,8 @@ def extract_table(
             added = warehouse.ensure_table(target)
             stream = source.row_stream(table, columns, read_window)
             strategy = Merge(table.primary_key) if table.incremental else ReplaceAll()
-            result = warehouse.load(target, stream, strategy, before_publish=before_publish)
+            hook = (lambda _cur: before_publish()) if before_publish is not None else None
+            result = warehouse.load(target, stream, strategy, before_publish=hook)
         finally:
             warehouse.close()
     finally:

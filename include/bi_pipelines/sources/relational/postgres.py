@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from bi_pipelines.core.settings import TableSpec
 from bi_pipelines.core.windows import Window
 from bi_pipelines.db.identifiers import quote_pg
-from bi_pipelines.db.pgcompat import copy_out, literal, quote_ident
-from bi_pipelines.load.warehouse import RowStream
+from bi_pipelines.db.pgcompat import copy_out, is_psycopg3, literal, quote_ident
+from bi_pipelines.db.rows import RowStream
 from bi_pipelines.sources.relational.reader import FETCH_ROWS, RelationalSource, SourceColumn
 
 _NAIVE = "timestamp without time zone"
@@ -43,10 +43,14 @@ def _kind(base: str, category: str) -> str:
 
 
 class PostgresSource(RelationalSource):
-    """A PostgreSQL source over a psycopg2 connection (session time zone UTC)."""
+    """A PostgreSQL source over a psycopg connection (session time zone UTC)."""
 
     dialect = "postgres"
-    supports_copy_out = True
+
+    @property
+    def supports_copy_out(self) -> bool:
+        """COPY TO STDOUT needs psycopg 3 (the provider's driver); other drivers fetch rows."""
+        return is_psycopg3(self.conn)
 
     def q(self, identifier: str) -> str:
         return quote_ident(self.conn, identifier)
@@ -123,7 +127,7 @@ class PostgresSource(RelationalSource):
         return copy_out(self.conn, f"COPY ({sql}) TO STDOUT")
 
     def _fetch_batches(self, sql: str) -> Iterator[list[tuple]]:
-        # A named cursor is a server-side cursor in psycopg2: rows arrive FETCH_ROWS at a time.
+        # A named cursor is a server-side cursor: rows arrive FETCH_ROWS at a time.
         with self.conn.cursor(name=f"extract_{uuid.uuid4().hex[:8]}") as cur:
             cur.itersize = FETCH_ROWS
             cur.execute(sql)

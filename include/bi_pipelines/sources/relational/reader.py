@@ -1,15 +1,13 @@
-"""What every relational source shares: column descriptions, local-time handling, row streams."""
+"""What every relational source shares: column descriptions and the source interface."""
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from bi_pipelines.core.errors import ExtractionError
 from bi_pipelines.core.settings import TableSpec
 from bi_pipelines.core.windows import Window
-from bi_pipelines.load.warehouse import RowStream
+from bi_pipelines.db.rows import RowStream
 
 FETCH_ROWS = 10_000
 
@@ -26,18 +24,6 @@ class SourceColumn:
     source_type: str
     target_type: str
     kind: str
-
-
-def localize(value: dt.datetime, zone: ZoneInfo) -> dt.datetime:
-    """Attach ``zone`` to a naive local time, resolving DST edges as PostgreSQL does.
-
-    A local time that occurs twice (autumn) or never (spring) is read as standard time, which
-    is always the later of the two UTC instants; the COPY path (where PostgreSQL parses the
-    zone name) and this Python path therefore agree to the second.
-    """
-    first = value.replace(tzinfo=zone, fold=0).astimezone(dt.UTC)
-    second = value.replace(tzinfo=zone, fold=1).astimezone(dt.UTC)
-    return max(first, second)
 
 
 def check_columns(table: TableSpec, columns: list[SourceColumn], where: str) -> list[SourceColumn]:

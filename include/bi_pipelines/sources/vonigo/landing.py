@@ -20,16 +20,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bi_pipelines.core.timezones import local_to_utc
 from bi_pipelines.core.values import parse_bool
-from bi_pipelines.load.warehouse import (
-    Column,
-    LoadResult,
-    Merge,
-    ReplacePartitions,
-    RowStream,
-    TargetTable,
-    Warehouse,
-)
+from bi_pipelines.db.rows import RowStream, iter_batches
+from bi_pipelines.load.publish import LoadResult, Merge, ReplacePartitions
+from bi_pipelines.load.tables import Column, TargetTable
+from bi_pipelines.load.warehouse import Warehouse
 from bi_pipelines.sources.vonigo.spec import LandingTables, ObjectSpec
 
 log = logging.getLogger(__name__)
@@ -82,11 +78,15 @@ def epoch_to_utc(value: Any) -> dt.datetime | None:
 
 
 def naive_local_to_utc(value: Any, zone: dt.tzinfo) -> dt.datetime | None:
-    """A "naive local" epoch (franchise wall clock encoded as UTC) as an aware UTC datetime."""
+    """A "naive local" epoch (franchise wall clock encoded as UTC) as an aware UTC datetime.
+
+    The wall clock is read by :func:`~bi_pipelines.core.timezones.local_to_utc` (standard time
+    at DST edges, as everywhere else).
+    """
     naive = _epoch(value)
     if naive is None:
         return None
-    return naive.replace(tzinfo=zone).astimezone(dt.UTC)
+    return local_to_utc(naive, zone)
 
 
 def naive_local_epoch(instant: dt.datetime, zone: dt.tzinfo) -> int:
@@ -304,35 +304,18 @@ def _stream(target: TargetTable, rows: Sequence[tuple]) -> RowStream:
     return RowStream(target.column_names, batches=lambda: iter([list(rows)]))
 
 
-def _before_publish(
-    wh: Warehouse, target: TargetTable, extra: Callable[[Any], None] | None = None
-) -> Callable[[], None] | None:
-    """Extra statements to run in the load's transaction, under its publish lock.
-
-    ``Warehouse.load`` itself locks the target against parallel writers (the franchise tasks
-    publish into the same tables), so only the extra deletes remain here.
-    """
-    if extra is None:
-        return None
-
-    def hook() -> None:
-        with wh.conn.cursor() as cur:
-            extra(cur)
-
-    return hook
-
-
 def _delete_ids(wh: Warehouse, target: TargetTable, object_type: str, ids: Sequence[str]) -> Callable:
     """Remove the rows of records that now have no fields (or relations) at all.
 
     A partition replace only touches records that stage at least one row, so a record whose last
-    field was removed would keep its old fields without this.
+    field was removed would keep its old fields without this. The returned function is a
+    ``before_publish`` hook: ``Warehouse.load`` runs it with its cursor, in the load's transaction
+    and under its publish lock (the franchise tasks publish into the same tables).
     """
 
     def run(cur) -> None:
         table = wh.qualified(target.schema, target.table)
-        for start in range(0, len(ids), 500):
-            chunk = list(ids[start : start + 500])
+        for chunk in iter_batches(ids, 500):
             placeholders = ", ".join(["%s"] * len(chunk))
             cur.execute(
                 f"DELETE FROM {table} WHERE {wh.q('object_type')} = %s AND {wh.q('object_id')} IN ({placeholders})",
@@ -359,23 +342,18 @@ def land_object(
             fields,
             _stream(fields, rows.fields),
             ReplacePartitions(RECORD_KEY),
-            before_publish=_before_publish(
-                wh, fields, _delete_ids(wh, fields, spec.name, rows.ids_without_fields)
-            ),
+            before_publish=_delete_ids(wh, fields, spec.name, rows.ids_without_fields),
         ),
         "relations": wh.load(
             relations,
             _stream(relations, rows.relations),
             ReplacePartitions(RECORD_KEY),
-            before_publish=_before_publish(
-                wh, relations, _delete_ids(wh, relations, spec.name, rows.ids_without_relations)
-            ),
+            before_publish=_delete_ids(wh, relations, spec.name, rows.ids_without_relations),
         ),
         "records": wh.load(
             records,
             _stream(records, rows.records),
             Merge(RECORD_KEY),
-            before_publish=_before_publish(wh, records),
         ),
     }
     return results
@@ -393,7 +371,6 @@ def land_dictionary(
                 target,
                 _stream(target, rows),
                 ReplacePartitions(("object_type_id",)),
-                before_publish=_before_publish(wh, target),
             )
     return results
 
@@ -401,15 +378,8 @@ def land_dictionary(
 def read_field_names(wh: Warehouse, tables: dict[str, TargetTable]) -> dict[tuple[int, int], str]:
     """``{(object_type_id, field_id): field name}`` from the landed field dictionary."""
     target = tables["field_dictionary"]
-    try:
-        with wh.conn.cursor() as cur:
-            cur.execute(
-                f"SELECT {wh.q('object_type_id')}, {wh.q('field_id')}, {wh.q('field_name')} "
-                f"FROM {wh.qualified(target.schema, target.table)}"
-            )
-            names = {(int(t), int(f)): n for t, f, n in cur.fetchall()}
-        wh.conn.commit()
-    except Exception:
-        wh.conn.rollback()
-        raise
-    return names
+    rows = wh.query(
+        f"SELECT {wh.q('object_type_id')}, {wh.q('field_id')}, {wh.q('field_name')} "
+        f"FROM {wh.qualified(target.schema, target.table)}"
+    )
+    return {(int(t), int(f)): n for t, f, n in rows}

@@ -12,7 +12,11 @@ from decimal import Decimal
 
 import pytest
 
-from bi_pipelines.load.warehouse import Column, Merge, RowStream, S3Staging, TargetTable, Warehouse
+from bi_pipelines.db.rows import RowStream
+from bi_pipelines.load.publish import Merge
+from bi_pipelines.load.redshift import S3Staging
+from bi_pipelines.load.tables import Column, TargetTable
+from bi_pipelines.load.warehouse import Warehouse
 from bi_pipelines.sources.relational.pipeline import extract_table
 from devtools.processes import free_port
 from tests.integration.sources.relational.conftest import dump, hour_window, write_flow
@@ -185,7 +189,6 @@ def test_redshift_s3_staging_writes_gzip_csv_and_issues_copy(s3_server, pg_db, m
     staging = S3Staging(
         bucket="bi-staging", prefix="loads", aws_conn_id="test_aws", iam_role_arn="arn:aws:iam::1:role/x"
     )
-    wh = Warehouse(pg_db.connect(), "redshift", s3_staging=staging)
     target = TargetTable(
         "raw_s3",
         "events",
@@ -244,7 +247,7 @@ def test_redshift_s3_staging_writes_gzip_csv_and_issues_copy(s3_server, pg_db, m
         def __getattr__(self, name):
             return getattr(self.conn, name)
 
-    wh.conn = RecordingConnection(wh.conn)
+    wh = Warehouse(RecordingConnection(pg_db.connect()), "redshift", s3_staging=staging)
     result = wh.load(
         target, RowStream(target.column_names, batches=lambda: iter([rows[:2], rows[2:]])), Merge(("id",))
     )

@@ -146,3 +146,34 @@ def test_parse_headers_tolerates_missing_and_broken_fields():
     headers = parse_headers(b"Date: not a date\r\nSubject: hi\r\n\r\n")
     assert (headers.message_id, headers.sent_at, headers.sender, headers.subject) == (None, None, None, "hi")
     assert parse_headers(b"").subject == ""
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        # Raw UTF-8 in a plain piece beside an encoded one (the stdlib alone gives "日\\u672c.csv").
+        ((b"filename*0*", b"utf-8''%E6%97%A5", b"filename*1", "本.csv".encode()), "日本.csv"),
+        # A UTF-8 character split across two raw 8-bit pieces is decoded from the joined bytes.
+        ((b"filename*0", b"Ventes_Qu\xc3", b"filename*1", b"\xa9bec.csv"), "Ventes_Québec.csv"),
+        # An unnumbered extended value beside numbered pieces (the stdlib cannot sort them).
+        (
+            (
+                b"filename*",
+                b"utf-8''whole.csv",
+                b"filename*0*",
+                b"utf-8''Ventes_Qu%C3",
+                b"filename*1*",
+                b"%A9bec.csv",
+            ),
+            "Ventes_Québec.csv",
+        ),
+        # A wrong or unknown declared charset: UTF-8, then Latin-1.
+        ((b"filename*", b"us-ascii''Qu%C3%A9bec.csv"), "Québec.csv"),
+        ((b"filename*", b"bogus''Qu%C3%A9bec.csv"), "Québec.csv"),
+        ((b"filename*", b"utf-8''Qu%E9bec.csv"), "Québec.csv"),
+        # Apostrophes in plain pieces are not mistaken for a charset'language' prefix.
+        ((b"filename*0", b"Bob's 'x'", b"filename*1", b".csv"), "Bob's 'x'.csv"),
+    ],
+)
+def test_decode_parameters_where_the_stdlib_needs_help(params, expected):
+    assert decode_parameters(params)["filename"] == expected

@@ -283,3 +283,18 @@ def test_malformed_quoting_in_a_data_row(sales):
     data = csv_bytes([FRANCHISE_HEADER]) + b'"2026-11-20"x;1;A;1;1;1;;oui\r\n'
     with pytest.raises(RejectedAttachment, match="line 2: malformed CSV"):
         parse_attachment(data, sales)
+
+
+def test_report_local_times_at_dst_edges_are_read_as_standard_time(calls):
+    # 01:30 occurs twice in Vancouver on 2026-11-01: read as PST (09:30Z), as PostgreSQL does.
+    data = call_centre_xlsx(
+        [
+            [dt.datetime(2026, 11, 1), 101, 1, 1, 1, 1, dt.datetime(2026, 11, 1, 1, 30)],
+            [dt.datetime(2026, 3, 8), 102, 1, 1, 1, 1, "2026-03-08 02:30:00"],
+        ]
+    )
+    stamps = [row[-1] for _number, row in parse_attachment(data, calls)]
+    assert stamps == [
+        dt.datetime(2026, 11, 1, 9, 30, tzinfo=UTC),
+        dt.datetime(2026, 3, 8, 10, 30, tzinfo=UTC),
+    ]

@@ -190,3 +190,13 @@ def test_dictionary_rows_from_system_objects():
     assert fields[0] == (12, "Work Order", 181, "Status", "tagSelect", "S", "General", False)
     assert fields[1][2] == 185 and fields[1][-1] is True
     assert options == [(12, 181, 161, "Open - Booked", True)]
+
+
+def test_naive_local_dates_at_dst_edges_are_read_as_standard_time():
+    # Vancouver's 01:30 occurs twice on 2026-11-01, 02:30 never on 2026-03-08: both are PST, as the
+    # relational extraction and PostgreSQL read them.
+    vancouver = ZoneInfo("America/Vancouver")
+    twice = int((dt.datetime(2026, 11, 1, 1, 30) - dt.datetime(1970, 1, 1)).total_seconds())
+    never = int((dt.datetime(2026, 3, 8, 2, 30) - dt.datetime(1970, 1, 1)).total_seconds())
+    assert naive_local_to_utc(twice, vancouver) == dt.datetime(2026, 11, 1, 9, 30, tzinfo=dt.UTC)
+    assert naive_local_to_utc(never, vancouver) == dt.datetime(2026, 3, 8, 10, 30, tzinfo=dt.UTC)
