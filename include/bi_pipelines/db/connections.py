@@ -92,8 +92,11 @@ def is_authentication_failure(exc: BaseException) -> bool:
     args = getattr(exc, "args", ())
     if args and isinstance(args[0], dict):  # redshift_connector: {'C': '28000', 'M': ...}
         return args[0].get("C") in AUTH_SQLSTATES
-    errno = args[0] if args and isinstance(args[0], int) else getattr(exc, "errno", None)
-    if type(exc).__module__.split(".")[0] in ("MySQLdb", "mysql", "pymysql"):
+    errno = getattr(exc, "errno", None)  # mysql-connector; mysqlclient has it as args[0]
+    if not isinstance(errno, int):
+        errno = args[0] if args and isinstance(args[0], int) else None
+    # The MySQL hook connects through mysqlclient (MySQLdb) or mysql-connector (mysql).
+    if type(exc).__module__.split(".")[0] in ("MySQLdb", "mysql"):
         return errno in MYSQL_AUTH_ERRNOS
     return bool(_LIBPQ_AUTH_TEXT.search(str(exc)))
 

@@ -56,6 +56,10 @@ def test_mysql_error_numbers():
 
     assert is_authentication_failure(MySQLdb.OperationalError(1045, "Access denied for user 'u'@'h'"))
     assert not is_authentication_failure(MySQLdb.OperationalError(2003, "Can't connect to MySQL server"))
+    from mysql.connector import errors
+
+    assert is_authentication_failure(errors.ProgrammingError(msg="Access denied", errno=1045))
+    assert not is_authentication_failure(errors.InterfaceError(msg="Can't connect", errno=2003))
 
 
 def test_the_redshift_hook_keeps_the_providers_connect_and_drops_project_extras(monkeypatch):
