@@ -7,11 +7,17 @@ credentials files, an ``AIRFLOW_CONN_*`` variable or the UI).
 from __future__ import annotations
 
 import logging
-import os
-import time
+import re
 from typing import Any
 
-from bi_pipelines.core.errors import ExtractionError
+from bi_pipelines.core.errors import (
+    AuthenticationError,
+    ConfigError,
+    ConnectionNotDefined,
+    ExtractionError,
+    PermanentError,
+)
+from bi_pipelines.core.retry import describe, retrying
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +26,7 @@ log = logging.getLogger(__name__)
 PROJECT_EXTRA_KEYS = frozenset(
     {"warehouse_dialect", "s3_staging_bucket", "s3_staging_prefix", "iam_role_arn", "region"}
 )
+SUPPORTED_TYPES = frozenset({"postgres", "postgresql", "redshift", "mysql"})
 CONNECT_ATTEMPTS = 3
 # Seconds to wait for a server to accept a connection; a connection's extra `connect_timeout`
 # overrides it. Without it a dead host holds a task (or a freshness sweep) for minutes.
@@ -35,7 +42,7 @@ def get_connection(conn_id: str):
 
     Raises:
         ConfigError: the credentials file for ``conn_id`` exists but is invalid.
-        ExtractionError: the connection is defined nowhere.
+        ConnectionNotDefined: the connection is defined nowhere.
     """
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
@@ -54,56 +61,59 @@ def get_connection(conn_id: str):
             )
         else:
             hint = "define it in Airflow"
-        raise ExtractionError(
+        raise ConnectionNotDefined(
             f"connection {conn_id!r} is not defined: {hint} (Admin -> Connections, or an "
             f"AIRFLOW_CONN_{conn_id.upper()} environment variable)"
         ) from None
 
 
-def _hook_connect(conn_type: str, conn_id: str):
-    if conn_type == "mysql":
-        from airflow.providers.mysql.hooks.mysql import MySqlHook
+# SQLSTATE class 28, invalid authorization: 28P01 wrong password, 28000 unknown role or no
+# pg_hba.conf entry (PostgreSQL and Redshift alike).
+AUTH_SQLSTATES = frozenset({"28000", "28P01"})
+# MySQL/MariaDB: ER_ACCESS_DENIED_ERROR, ER_ACCESS_DENIED_NO_PASSWORD_ERROR (a socket-auth user).
+MYSQL_AUTH_ERRNOS = frozenset({1045, 1698})
+# libpq reports a refused login before a session exists, so psycopg's errors carry no SQLSTATE:
+# only libpq's text says what happened.
+_LIBPQ_AUTH_TEXT = re.compile(
+    r"password authentication failed|role \"[^\"]*\" does not exist|no pg_hba\.conf entry"
+    r"|pg_hba\.conf rejects connection"
+)
 
-        class TimeoutMySqlHook(MySqlHook):
-            def _get_conn_config_mysql_client(self, conn):
-                config = super()._get_conn_config_mysql_client(conn)
-                config["connect_timeout"] = int(
-                    conn.extra_dejson.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
-                )
-                return config
 
-        return TimeoutMySqlHook(mysql_conn_id=conn_id).get_conn()
-    if conn_type == "redshift":
-        from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
+def is_authentication_failure(exc: BaseException) -> bool:
+    """Whether a driver's connect error says the server refused the login or the role.
 
-        class WarehouseRedshiftHook(RedshiftSQLHook):
-            def get_conn(self):
-                import redshift_connector
+    Knows psycopg 2 and 3 (``pgcode``/``sqlstate``, else libpq's text), mysqlclient and
+    mysql-connector (error 1045/1698) and redshift_connector (the server's error fields, a dict).
+    """
+    for code in (getattr(exc, "pgcode", None), getattr(exc, "sqlstate", None)):
+        if code in AUTH_SQLSTATES:
+            return True
+    args = getattr(exc, "args", ())
+    if args and isinstance(args[0], dict):  # redshift_connector: {'C': '28000', 'M': ...}
+        return args[0].get("C") in AUTH_SQLSTATES
+    errno = getattr(exc, "errno", None)  # mysql-connector; mysqlclient has it as args[0]
+    if not isinstance(errno, int):
+        errno = args[0] if args and isinstance(args[0], int) else None
+    # The MySQL hook connects through mysqlclient (MySQLdb) or mysql-connector (mysql).
+    if type(exc).__module__.split(".")[0] in ("MySQLdb", "mysql"):
+        return errno in MYSQL_AUTH_ERRNOS
+    return bool(_LIBPQ_AUTH_TEXT.search(str(exc)))
 
-                extra = {k: v for k, v in self.conn.extra_dejson.items() if k not in PROJECT_EXTRA_KEYS}
-                timeout = int(extra.pop("connect_timeout", DEFAULT_CONNECT_TIMEOUT))
-                return redshift_connector.connect(**{"timeout": timeout, **self._get_conn_params(), **extra})
 
-        conn = WarehouseRedshiftHook(redshift_conn_id=conn_id).get_conn()
-        conn.autocommit = False
-        return conn
-    if conn_type in ("postgres", "postgresql"):
-        from airflow.providers.postgres.hooks.postgres import PostgresHook
+def _connect_once(conn_type: str, conn_id: str, where: str, password: str | None):
+    from bi_pipelines.db import hooks
 
-        class WarehousePostgresHook(PostgresHook):
-            ignored_extra_options = PostgresHook.ignored_extra_options | PROJECT_EXTRA_KEYS
-
-        # libpq's default when the connection's extra has no connect_timeout of its own.
-        os.environ.setdefault("PGCONNECT_TIMEOUT", str(DEFAULT_CONNECT_TIMEOUT))
-        conn = WarehousePostgresHook(postgres_conn_id=conn_id).get_conn()
-        conn.autocommit = False
-        with conn.cursor() as cur:
-            cur.execute("SET TIME ZONE 'UTC'")
-        conn.commit()
-        return conn
-    raise ExtractionError(
-        f"connection {conn_id!r} has type {conn_type!r}; expected postgres, redshift or mysql"
-    )
+    try:
+        return hooks.connect(conn_type, conn_id)
+    except Exception as exc:
+        if not is_authentication_failure(exc):
+            raise
+        raise AuthenticationError(
+            f"{where} refused the login: {describe(exc, [password])}. Fix the login or password of "
+            f"connection {conn_id!r} (its credentials file or the Airflow connection); not retried, "
+            "so the account is not locked"
+        ) from None
 
 
 def open_dbapi(
@@ -115,30 +125,34 @@ def open_dbapi(
         ``(connection, conn_type, extra)``.
 
     Raises:
-        ExtractionError: after the last attempt, naming the connection id and its host, never
-            its password.
+        AuthenticationError: the server refused the login or the role, after one attempt.
+        ConfigError: the connection's credentials file is invalid, or its type unsupported.
+        ConnectionNotDefined: the connection is defined nowhere.
+        ExtractionError: the server stayed unreachable after the last attempt. Every message
+            names the connection id and its host, never its password.
     """
     attempts = attempts or CONNECT_ATTEMPTS
     backoff = CONNECT_BACKOFF_SECONDS if backoff is None else backoff
     airflow_conn = get_connection(conn_id)
     conn_type = airflow_conn.conn_type
+    if conn_type not in SUPPORTED_TYPES:
+        raise ConfigError(
+            f"connection {conn_id!r} has type {conn_type!r}; expected postgres, redshift or mysql"
+        )
     extra = airflow_conn.extra_dejson or {}
     where = f"{conn_id!r} ({conn_type} at {airflow_conn.host}:{airflow_conn.port})"
-    last: Exception | None = None
-    for attempt in range(1, attempts + 1):
-        try:
-            return _hook_connect(conn_type, conn_id), conn_type, extra
-        except ExtractionError:
-            raise
-        except Exception as exc:  # driver-specific OperationalError types
-            last = exc
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            if airflow_conn.password:
-                reason = reason.replace(airflow_conn.password, "***")
-            log.warning("connecting to %s failed (attempt %d of %d): %s", where, attempt, attempts, reason)
-            if attempt < attempts:
-                time.sleep(backoff * 2 ** (attempt - 1))
-    reason = str(last).strip().splitlines()[0] if last and str(last).strip() else type(last).__name__
-    if airflow_conn.password:
-        reason = reason.replace(airflow_conn.password, "***")
-    raise ExtractionError(f"cannot connect to {where} after {attempts} attempts: {reason}") from None
+    policy = retrying(
+        attempts=attempts,
+        backoff_seconds=backoff,
+        what=f"connecting to {where}",
+        logger=log,
+        secrets=[airflow_conn.password],
+    )
+    try:
+        conn = policy(_connect_once, conn_type, conn_id, where, airflow_conn.password)
+    except PermanentError:
+        raise
+    except Exception as exc:  # driver-specific OperationalError types, after the last attempt
+        reason = describe(exc, [airflow_conn.password])
+        raise ExtractionError(f"cannot connect to {where} after {attempts} attempts: {reason}") from None
+    return conn, conn_type, extra

@@ -11,11 +11,12 @@ import contextlib
 import datetime as dt
 import logging
 import ssl
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bi_pipelines.core.errors import ExtractionError
+from bi_pipelines.core.errors import AuthenticationError, ExtractionError, PermanentError
+from bi_pipelines.core.retry import describe, redact, retrying
+from bi_pipelines.core.values import parse_bool
 from bi_pipelines.core.windows import Window
 from bi_pipelines.sources.imap.mime import (
     HEADER_FIELDS,
@@ -35,12 +36,8 @@ FETCH_CHUNK = 200
 _HEADER_ITEM = f"BODY.PEEK[HEADER.FIELDS ({' '.join(HEADER_FIELDS)})]"
 
 
-def _flag(value: Any, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
+class UntrustedCertificate(PermanentError, ExtractionError):
+    """The IMAP server's TLS certificate is not trusted: a configuration fix, never a retry."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,7 @@ class ImapSettings:
 
         conn = get_connection(conn_id)
         extra = conn.extra_dejson or {}
-        use_ssl = _flag(extra.get("use_ssl"), True)
+        use_ssl = parse_bool(extra.get("use_ssl"), default=True)
         if not conn.host:
             raise ExtractionError(f"connection {conn_id!r} has no host; set imap_host in imap_creds.py")
         return cls(
@@ -79,7 +76,7 @@ class ImapSettings:
             login=conn.login or "",
             password=conn.password or "",
             use_ssl=use_ssl,
-            verify_certificate=_flag(extra.get("verify_certificate"), True),
+            verify_certificate=parse_bool(extra.get("verify_certificate"), default=True),
             ca_file=extra.get("ca_file") or None,
             folder=extra.get("folder") or "INBOX",
         )
@@ -94,55 +91,67 @@ def _ssl_context(settings: ImapSettings) -> ssl.SSLContext:
     return context
 
 
+def _open(settings: ImapSettings):
+    """One TCP (and TLS) connect; the caller retries."""
+    from imapclient import IMAPClient
+
+    try:
+        return IMAPClient(
+            settings.host,
+            port=settings.port,
+            ssl=settings.use_ssl,
+            ssl_context=_ssl_context(settings) if settings.use_ssl else None,
+            timeout=SOCKET_TIMEOUT_SECONDS,
+        )
+    except ssl.SSLCertVerificationError as exc:  # an OSError, but configuration: never retried
+        raise UntrustedCertificate(
+            f"{settings.where}: the server's certificate is not trusted ({exc.verify_message}); give "
+            "the CA in the connection extra `ca_file`, or for a self-signed test server set "
+            "imap_verify_certificate = False in imap_creds.py"
+        ) from None
+
+
 def connect_imap(
     settings: ImapSettings, attempts: int = CONNECT_ATTEMPTS, backoff: float = CONNECT_BACKOFF_SECONDS
 ):
-    """Connect and log in, retrying refused or timed-out connections.
+    """Connect and log in, retrying refused or timed-out connections (not refused logins).
 
     Raises:
-        ExtractionError: naming the connection id, host and login (never the password) when the
-            certificate is not trusted, the login is refused, or the server stays unreachable.
+        UntrustedCertificate: the server's certificate is not trusted (permanent).
+        AuthenticationError: the login is refused (permanent: retrying could lock the account).
+        ExtractionError: the server stays unreachable. Every message names the connection id,
+            host and login, never the password.
     """
-    from imapclient import IMAPClient
     from imapclient.exceptions import IMAPClientError, LoginError
 
-    last: Exception | None = None
-    for attempt in range(1, attempts + 1):
-        try:
-            client = IMAPClient(
-                settings.host,
-                port=settings.port,
-                ssl=settings.use_ssl,
-                ssl_context=_ssl_context(settings) if settings.use_ssl else None,
-                timeout=SOCKET_TIMEOUT_SECONDS,
-            )
-        except ssl.SSLCertVerificationError as exc:
-            raise ExtractionError(
-                f"{settings.where}: the server's certificate is not trusted ({exc.verify_message}); give "
-                "the CA in the connection extra `ca_file`, or for a self-signed test server set "
-                "imap_verify_certificate = False in imap_creds.py"
-            ) from None
-        except (OSError, IMAPClientError) as exc:  # refused, timed out, dropped
-            last = exc
-            log.warning(
-                "connecting to %s failed (attempt %d of %d): %s", settings.where, attempt, attempts, exc
-            )
-            if attempt < attempts:
-                time.sleep(backoff * 2 ** (attempt - 1))
-            continue
-        try:
-            client.login(settings.login, settings.password)
-        except (LoginError, IMAPClientError) as exc:
-            with contextlib.suppress(Exception):
-                client.shutdown()
-            reason = str(exc).replace(settings.password, "***") if settings.password else str(exc)
-            raise ExtractionError(
-                f"{settings.where}: login refused ({reason}); "
-                "check imap_username/imap_password in imap_creds.py"
-            ) from None
-        client.normalise_times = False  # INTERNALDATE as aware datetimes, not local naive time
-        return client
-    raise ExtractionError(f"cannot connect to {settings.where} after {attempts} attempts: {last}")
+    policy = retrying(
+        attempts=attempts,
+        backoff_seconds=backoff,
+        what=f"connecting to {settings.where}",
+        logger=log,
+        transient=(OSError, IMAPClientError),  # refused, timed out, dropped
+        secrets=[settings.password],
+    )
+    try:
+        client = policy(_open, settings)
+    except PermanentError:
+        raise
+    except (OSError, IMAPClientError) as exc:
+        raise ExtractionError(
+            f"cannot connect to {settings.where} after {attempts} attempts: {describe(exc, [settings.password])}"
+        ) from None
+    try:
+        client.login(settings.login, settings.password)
+    except (LoginError, IMAPClientError) as exc:
+        with contextlib.suppress(Exception):
+            client.shutdown()
+        error = AuthenticationError if isinstance(exc, LoginError) else ExtractionError
+        raise error(
+            f"{settings.where}: login refused ({redact(str(exc), [settings.password])}); "
+            "check imap_username/imap_password in imap_creds.py"
+        ) from None
+    client.normalise_times = False  # INTERNALDATE as aware datetimes, not local naive time
+    return client
 
 
 def examine(client, folder: str, settings: ImapSettings) -> int:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import random
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -29,7 +28,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bi_pipelines.core.errors import ExtractionError
+from bi_pipelines.core.errors import AuthenticationError, ExtractionError
+from bi_pipelines.core.retry import retrying
+from bi_pipelines.core.values import parse_bool
 from bi_pipelines.sources.vonigo.spec import ClientSettings
 
 log = logging.getLogger(__name__)
@@ -64,12 +65,16 @@ class VonigoValidationError(VonigoApiError):
     """``errNo -600`` "Data validation failed." with per-field ``Errors[]``; never retried."""
 
 
-class VonigoLoginError(VonigoApiError):
-    """The login was refused; not retried (an account lockout policy is plausible)."""
+class VonigoLoginError(VonigoApiError, AuthenticationError):
+    """The login was refused; permanent, never retried (an account lockout policy is plausible)."""
 
 
 class VonigoSessionError(VonigoApiError):
     """The session expired again right after a fresh login."""
+
+
+class _Outage(Exception):
+    """One try failed in a way another try may fix; its text is the reason (never a token)."""
 
 
 @dataclass(frozen=True)
@@ -101,12 +106,6 @@ def _mask(value: str) -> None:
     except ImportError:  # pragma: no cover - the client also runs without Airflow
         return
     mask_secret(value)
-
-
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
 def endpoint_from_connection(conn_id: str, api_path: str = "/api/v1/") -> VonigoEndpoint:
@@ -146,9 +145,9 @@ def endpoint_from_connection(conn_id: str, api_path: str = "/api/v1/") -> Vonigo
         username=conn.login,
         password=conn.password,
         company=str(extra.get("company") or "Vonigo"),
-        verify=_as_bool(extra.get("verify_certificate", True)),
+        verify=parse_bool(extra.get("verify_certificate"), default=True),
         conn_id=conn_id,
-        password_is_md5=_as_bool(extra.get("password_is_md5", False)),
+        password_is_md5=parse_bool(extra.get("password_is_md5"), default=False),
     )
 
 
@@ -291,52 +290,56 @@ class VonigoClient:
         attempts = attempts or s.attempts
         url = self.url(path)
         payload = {k: as_text(v) for k, v in params.items() if v is not None}
-        reason = ""
-        for attempt in range(1, attempts + 1):
-            self.stats["requests"] += 1
-            try:
-                if http_method == "GET":
-                    response = self._http.get(
-                        url, params=payload, timeout=(s.connect_timeout, s.read_timeout)
-                    )
-                else:
-                    response = self._http.post(url, json=payload, timeout=(s.connect_timeout, s.read_timeout))
-            except requests.Timeout:
-                reason = f"no answer within {s.read_timeout:g} s"
-            except requests.ConnectionError as exc:
-                # The exception text can carry the URL (with a token on GET): name the type only.
-                reason = f"connection failed ({type(exc.__cause__ or exc).__name__})"
-            else:
-                data = _json_object(response)
-                if response.status_code < 500 and data is not None:
-                    return data
-                if response.status_code >= 500:
-                    reason = f"HTTP {response.status_code}" + (
-                        " (an HTML page)" if _is_html(response) else ""
-                    )
-                elif response.status_code >= 400:
-                    raise VonigoError(_client_error(response, path, self.endpoint.host))
-                else:
-                    reason = f"a non-JSON body ({_snippet(response)})"
-            if attempt < attempts:
-                delay = min(s.max_backoff_seconds, s.backoff_seconds * 2 ** (attempt - 1))
-                delay *= 1 + s.jitter * random.random()
-                self.stats["retries"] += 1
-                log.warning(
-                    "Vonigo %s at %s: %s (try %d of %d); retrying in %.1f s",
-                    path,
-                    self.endpoint.host,
-                    reason,
-                    attempt,
-                    attempts,
-                    delay,
-                )
-                self._sleep(delay)
-        raise VonigoUnavailable(
-            f"Vonigo unavailable: {path} at {self.endpoint.host} failed {attempts} times, last with {reason}. "
-            "This is an outage or a slow tenant: the task retries later; tries and backoff are "
-            "source.attempts/backoff_seconds in config/vonigo.yaml."
+        policy = retrying(
+            attempts=attempts,
+            backoff_seconds=s.backoff_seconds,
+            max_backoff_seconds=s.max_backoff_seconds,
+            jitter=s.jitter,
+            transient=(_Outage,),
+            what=f"Vonigo {path} at {self.endpoint.host}",
+            logger=log,
+            secrets=[self._token],
+            sleep=self._sleep,
+            on_retry=self._count_retry,
         )
+        try:
+            return policy(self._send_once, url, payload, http_method, path)
+        except _Outage as exc:
+            raise VonigoUnavailable(
+                f"Vonigo unavailable: {path} at {self.endpoint.host} failed {attempts} times, last with {exc}. "
+                "This is an outage or a slow tenant: the task retries later; tries and backoff are "
+                "source.attempts/backoff_seconds in config/vonigo.yaml."
+            ) from None
+
+    def _count_retry(self, _retry_state: Any) -> None:
+        self.stats["retries"] += 1
+
+    def _send_once(self, url: str, payload: dict[str, Any], http_method: str, path: str) -> dict:
+        """One HTTP request: the JSON object, or :class:`_Outage` when another try may help.
+
+        A 4xx answer without JSON (a wrong path, Cloudflare's 1010) raises :class:`VonigoError`:
+        the same request would get the same answer.
+        """
+        s = self.settings
+        self.stats["requests"] += 1
+        try:
+            if http_method == "GET":
+                response = self._http.get(url, params=payload, timeout=(s.connect_timeout, s.read_timeout))
+            else:
+                response = self._http.post(url, json=payload, timeout=(s.connect_timeout, s.read_timeout))
+        except requests.Timeout:
+            raise _Outage(f"no answer within {s.read_timeout:g} s") from None
+        except requests.ConnectionError as exc:
+            # The exception text can carry the URL (with a token on GET): name the type only.
+            raise _Outage(f"connection failed ({type(exc.__cause__ or exc).__name__})") from None
+        data = _json_object(response)
+        if response.status_code < 500 and data is not None:
+            return data
+        if response.status_code >= 500:
+            raise _Outage(f"HTTP {response.status_code}" + (" (an HTML page)" if _is_html(response) else ""))
+        if response.status_code >= 400:
+            raise VonigoError(_client_error(response, path, self.endpoint.host))
+        raise _Outage(f"a non-JSON body ({_snippet(response)})")
 
     # -- session -------------------------------------------------------------------------------
     @property

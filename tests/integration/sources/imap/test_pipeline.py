@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from bi_pipelines.core.errors import ExtractionError
+from bi_pipelines.core.errors import AuthenticationError, ExtractionError, PermanentError
 from bi_pipelines.core.windows import Window
 from bi_pipelines.sources.imap.mailbox import ImapSettings, connect_imap
 from bi_pipelines.sources.imap.pipeline import extract_report
@@ -430,6 +430,7 @@ def test_certificate_verification_is_on_by_default(dovecot, airflow_conn):  # no
     with pytest.raises(ExtractionError, match="certificate is not trusted") as info:
         connect_imap(ImapSettings.from_connection("bi_imap"), attempts=1)
     assert password not in str(info.value)
+    assert isinstance(info.value, PermanentError)  # configuration: the task fails without retries
 
     conn["extra"]["ca_file"] = str(dovecot.cert_path)  # trusted explicitly: verified and accepted
     airflow_conn("bi_imap", json.dumps(conn))
@@ -454,3 +455,4 @@ def test_plain_imap_wrong_password_and_missing_folder(config, dovecot, airflow_c
     with pytest.raises(ExtractionError, match="login refused") as info:
         connect_imap(ImapSettings.from_connection("bi_imap"), attempts=1)
     assert "wrong-secret-value" not in str(info.value) and password not in str(info.value)
+    assert isinstance(info.value, AuthenticationError)  # permanent: retrying could lock the account

@@ -102,3 +102,12 @@ def test_missing_host_says_what_to_add(monkeypatch):
     with pytest.raises(VonigoError, match=r"add host = '<tenant>.vonigo.com' to vonigo_creds.py") as info:
         endpoint_from_connection("vonigo_api")
     assert "plain secret" not in str(info.value)
+
+
+def test_a_refused_login_is_permanent_and_still_a_vonigo_api_error():
+    from bi_pipelines.core.errors import AuthenticationError, PermanentError
+    from bi_pipelines.sources.vonigo.client import VonigoApiError, VonigoLoginError
+
+    error = VonigoLoginError("refused", -1, [])
+    assert isinstance(error, PermanentError) and isinstance(error, AuthenticationError)
+    assert isinstance(error, VonigoApiError) and error.errno == -1
