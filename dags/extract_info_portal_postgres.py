@@ -16,7 +16,7 @@ announcements.
   logical date extracts the latest complete 6-hour interval.
 """
 
-from bi_pipelines.core.settings import CONFIG_DIR, load_flow
 from bi_pipelines.orchestration.relational import build_relational_dag
+from bi_pipelines.sources.relational.spec import CONFIG_DIR, load_flow
 
 dag = build_relational_dag(load_flow(CONFIG_DIR / "extract_info_portal_postgres.yaml"), __doc__)

@@ -17,7 +17,7 @@ Copies the **OBE booking system** (MySQL, connection `obe_mysql`) into the wareh
   A run triggered without a logical date extracts the latest complete hour.
 """
 
-from bi_pipelines.core.settings import CONFIG_DIR, load_flow
 from bi_pipelines.orchestration.relational import build_relational_dag
+from bi_pipelines.sources.relational.spec import CONFIG_DIR, load_flow
 
 dag = build_relational_dag(load_flow(CONFIG_DIR / "extract_obe_mysql.yaml"), __doc__)

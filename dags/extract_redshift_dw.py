@@ -15,7 +15,7 @@ owners see BI figures in the portal.
   date covers the latest complete day.
 """
 
-from bi_pipelines.core.settings import CONFIG_DIR, load_flow
 from bi_pipelines.orchestration.relational import build_relational_dag
+from bi_pipelines.sources.relational.spec import CONFIG_DIR, load_flow
 
 dag = build_relational_dag(load_flow(CONFIG_DIR / "extract_redshift_dw.yaml"), __doc__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bi_pipelines.core.settings import FlowSpec
+from bi_pipelines.sources.relational.spec import FlowSpec
 from bi_pipelines.orchestration.policy import dag_kwargs, schedule_for
 
 

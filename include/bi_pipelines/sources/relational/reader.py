@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bi_pipelines.core.errors import ExtractionError
-from bi_pipelines.core.settings import TableSpec
 from bi_pipelines.core.windows import Window
 from bi_pipelines.load.warehouse import RowStream
+from bi_pipelines.sources.relational.spec import TableSpec
 
 FETCH_ROWS = 10_000
 
