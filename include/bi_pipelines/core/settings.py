@@ -62,7 +62,8 @@ class PositionalModel(ConfigModel):
     """
 
     def __init__(self, /, *args: Any, **data: Any) -> None:
-        data.update(zip(type(self).model_fields, args, strict=False))
+        names = [f.alias or name for name, f in type(self).model_fields.items()]
+        data.update(zip(names, args, strict=False))
         super().__init__(**data)
 
 
