@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bi_pipelines.sources.relational.spec import FlowSpec
 from bi_pipelines.orchestration.policy import dag_kwargs, schedule_for
+from bi_pipelines.sources.relational.spec import FlowSpec
 
 
 def build_relational_dag(flow: FlowSpec, doc_md: str):
