@@ -83,9 +83,9 @@ def peak_rss_mb() -> float:
 
 # -- cases, each run in a child process ---------------------------------------------------------
 def case_pipeline(args) -> dict:
-    from bi_pipelines.core.settings import load_flow
     from bi_pipelines.core.windows import Window
     from bi_pipelines.sources.relational.pipeline import extract_table
+    from bi_pipelines.sources.relational.spec import load_flow
 
     flow_path = Path(args.workdir) / "extract_bench.yaml"
     flow_path.write_text(

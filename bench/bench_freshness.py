@@ -8,7 +8,7 @@ databases dropped at the end, then times:
 * ``sweep``: ``bi_pipelines.freshness.sweep.sweep_all`` in this process, one connection per server;
 * ``dag run``: ``airflow dags test monitor_source_freshness`` in a subprocess (temporary
   AIRFLOW_HOME, ``airflow db migrate`` first and not timed), Airflow's own overhead included, with
-  the bench's configuration given through ``FRESHNESS_CONFIG`` and connections through
+  the bench's configuration given through ``BI_FRESHNESS_CONFIG`` and connections through
   ``AIRFLOW_CONN_*`` variables.
 
 Each case prints one line: seconds, tables/s, peak RSS, ratio to the baseline. Connections are
@@ -388,7 +388,7 @@ def main() -> int:
                 **os.environ,
                 **conns,
                 "AIRFLOW_HOME": str(home),
-                "FRESHNESS_CONFIG": str(config_path),
+                "BI_FRESHNESS_CONFIG": str(config_path),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
                 "PYTHONPATH": os.pathsep.join([str(REPO / "include"), str(REPO / "plugins")]),

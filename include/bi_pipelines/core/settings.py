@@ -1,353 +1,272 @@
-"""Frozen dataclasses for pipeline configuration and the YAML loaders that build them.
+"""The shared configuration machinery: reading a YAML file into a pydantic model, the one error format.
 
-Every DAG's settings come from a ``dag:`` section parsed by :func:`parse_dag`, so the IMAP, Vonigo
-and freshness configurations share the same rules (absolute tz-aware start date, cron schedule,
-explicit catchup, owner, tags, retries).
+Every configuration (the relational flows, ``imap_reports.yaml``, ``vonigo.yaml``,
+``freshness.yaml``) is a tree of :class:`ConfigModel` classes: unknown keys are refused, values
+are typed by :mod:`bi_pipelines.core.types`, and cross-field rules are model validators. A
+:class:`pydantic.ValidationError` becomes one :class:`ConfigError` whose lines read
+``<file>.yaml.<path>.<key>: <what is wrong>``.
+
+Every DAG's settings are a :class:`Dag` (the ``dag:`` section), so all DAGs share the same rules
+(absolute tz-aware start date, cron schedule, explicit catchup, owner, tags, retries).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from bi_pipelines.core.errors import ConfigError
-from bi_pipelines.db.identifiers import validate_identifier
+from bi_pipelines.core.types import Cron, Duration, Identifier, PositiveInt, TimeZoneName, to_duration
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
-DIALECTS = ("postgres", "mysql", "redshift")
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|min|h|d)?\s*$")
-_DURATION_UNITS = {
-    "s": "seconds",
-    "m": "minutes",
-    "min": "minutes",
-    "h": "hours",
-    "d": "days",
-    None: "minutes",
-}
-_CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
+
+Model = TypeVar("Model", bound="ConfigModel")
 
 
-def parse_duration(value: Any, where: str) -> dt.timedelta:
-    """Parse ``90``, ``"90m"``, ``"2h"``, ``"1d"`` or ``"30s"`` (a bare number is minutes)."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{where}: expected a duration like '90m', '2h' or '1d', got {value!r}")
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ConfigError(f"{where}: expected a duration like '90m', '2h' or '1d', got {value!r}")
-    return dt.timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+class ConfigModel(BaseModel):
+    """Base of every configuration model: frozen, unknown keys refused, ``null`` means "not set"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_unset(cls, data: Any) -> Any:
+        # YAML's ``key:`` with no value (or ``null``) leaves the key at its default.
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
 
 
-def parse_timezone(value: Any, where: str) -> str:
-    """Return ``value`` if it names an IANA time zone (``UTC``, ``America/Vancouver``)."""
-    try:
-        ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{where}: unknown time zone {value!r} (use an IANA name such as 'UTC')") from None
-    return str(value)
+class PositionalModel(ConfigModel):
+    """A model that also takes its fields positionally, in declaration order, like a dataclass.
+
+    Only for small value objects built in code (``FreshnessThresholds(warn, error)``): pydantic
+    routes validation through a custom ``__init__``, which drops the validation context.
+    """
+
+    def __init__(self, /, *args: Any, **data: Any) -> None:
+        names = [f.alias or name for name, f in type(self).model_fields.items()]
+        data.update(zip(names, args, strict=False))
+        super().__init__(**data)
 
 
-def parse_cron(value: Any, where: str) -> str:
-    """Accept a five-field cron expression; reject presets such as ``@daily``."""
-    fields = str(value).split()
-    if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
-        raise ConfigError(f"{where}: {value!r} is not a five-field cron expression such as '15 * * * *'")
-    return " ".join(fields)
+def problem(key: str | None, message: str) -> PydanticCustomError:
+    """An error for a model validator to raise, reported at ``key`` of the model it validates."""
+    return PydanticCustomError("config", "{message}", {"key": key, "message": message})
 
 
-class Section:
-    """A mapping from YAML with the path it came from, for error messages."""
-
-    def __init__(self, data: Any, where: str):
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-        self.data = data
-        self.where = where
-
-    def at(self, key: str) -> str:
-        return f"{self.where}.{key}"
-
-    def get(self, key: str, default: Any = None, *, required: bool = False, types: tuple = ()) -> Any:
-        if key not in self.data or self.data[key] is None:
-            if required:
-                raise ConfigError(f"{self.at(key)}: required key is missing")
-            return default
-        value = self.data[key]
-        if types and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
-            names = "/".join(t.__name__ for t in types)
-            raise ConfigError(f"{self.at(key)}: expected {names}, got {type(value).__name__}")
-        return value
-
-    def section(self, key: str, *, required: bool = False) -> Section:
-        return Section(self.get(key, {}, required=required), self.at(key))
-
-    def check_keys(self, allowed: set[str]) -> None:
-        unknown = sorted(set(self.data) - allowed)
-        if unknown:
-            raise ConfigError(
-                f"{self.where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
-            )
+def env_var(stem: str) -> str:
+    """The variable that replaces ``<stem>.yaml``: ``BI_<STEM>_CONFIG``."""
+    return f"BI_{stem.upper()}_CONFIG"
 
 
-def read_config(path: Path, what: str, keys: set[str], hint: str = "") -> Section:
-    """Read a YAML configuration file into its root :class:`Section`, checking its top-level keys.
+def config_path(stem: str, path: str | Path | None = None) -> Path:
+    """The file for the configuration ``stem``: ``path``, else ``$BI_<STEM>_CONFIG``, else the committed one."""
+    return Path(path or os.environ.get(env_var(stem)) or CONFIG_DIR / f"{stem}.yaml")
+
+
+def read_config(path: Path, what: str, hint: str = "") -> Any:
+    """Read a YAML configuration file.
 
     Args:
         path: The file.
         what: What it configures, for messages ("IMAP reports configuration").
-        keys: The top-level keys allowed.
         hint: Added to the message when the file cannot be read (where else to look).
 
     Raises:
-        ConfigError: the file cannot be read, is not YAML, or has an unknown top-level key.
+        ConfigError: the file cannot be read or is not YAML.
     """
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         reason = "not found" if isinstance(exc, FileNotFoundError) else exc.strerror
         raise ConfigError(f"{path}: cannot read the {what}: {reason}{hint}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path.name}: not valid YAML: {exc}") from None
-    root = Section(raw, path.name)
-    root.check_keys(keys)
-    return root
 
 
-@dataclass(frozen=True)
-class Dag:
-    """Settings every DAG of the repository has."""
-
-    dag_id: str
-    schedule: str
-    start_date: dt.datetime
-    timezone: str
-    catchup: bool
-    owner: str
-    tags: tuple[str, ...]
-    retries: int
-    retry_delay: dt.timedelta
-    max_active_runs: int
-    description: str
+def load_model(
+    model: type[Model], path: Path, what: str, *, hint: str = "", context: dict | None = None
+) -> Model:
+    """Read ``path`` and validate it as ``model``; any problem is a :class:`ConfigError`."""
+    raw = read_config(path, what, hint)
+    try:
+        return model.model_validate(raw, context=context)
+    except ValidationError as exc:
+        raise config_error(exc, path.name) from None
 
 
-_DAG_KEYS = {
-    "dag_id",
-    "schedule",
-    "start_date",
-    "timezone",
-    "catchup",
-    "owner",
-    "tags",
-    "retries",
-    "retry_delay",
-    "max_active_runs",
-    "description",
+_TYPE_NAMES = {
+    "int_type": "int",
+    "int_parsing": "int",
+    "int_from_float": "int",
+    "bool_type": "bool",
+    "bool_parsing": "bool",
+    "string_type": "str",
+    "float_type": "float",
+    "float_parsing": "float",
+    "list_type": "list",
+    "tuple_type": "list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "dataclass_type": "a mapping",
 }
 
 
-def parse_dag(s: Section, default_dag_id: str) -> Dag:
-    """Parse a ``dag:`` section. ``start_date`` is a naive ISO date-time read in ``timezone``."""
-    s.check_keys(_DAG_KEYS)
-    dag_id = validate_identifier(s.get("dag_id", default_dag_id), s.at("dag_id"))
-    timezone = parse_timezone(s.get("timezone", "UTC"), s.at("timezone"))
-    raw_start = s.get("start_date", required=True)
-    try:
-        start = raw_start if isinstance(raw_start, dt.datetime) else dt.datetime.fromisoformat(str(raw_start))
-    except ValueError:
-        raise ConfigError(f"{s.at('start_date')}: {raw_start!r} is not an ISO date-time") from None
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=ZoneInfo(timezone))
-    retries = s.get("retries", 2, types=(int,))
-    if retries < 2:
-        raise ConfigError(f"{s.at('retries')}: at least 2 retries are required, got {retries}")
-    tags = s.get("tags", [], types=(list,))
-    return Dag(
-        dag_id=dag_id,
-        schedule=parse_cron(s.get("schedule", required=True), s.at("schedule")),
-        start_date=start,
-        timezone=timezone,
-        catchup=s.get("catchup", False, types=(bool,)),
-        owner=str(s.get("owner", "bi-team")),
-        tags=tuple(str(t) for t in tags),
-        retries=retries,
-        retry_delay=parse_duration(s.get("retry_delay", "5m"), s.at("retry_delay")),
-        max_active_runs=s.get("max_active_runs", 1, types=(int,)),
-        description=str(s.get("description", "")),
+def _where(file_name: str, loc: tuple) -> str:
+    return file_name + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+
+
+def _what(error: dict) -> str:
+    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
+    if kind == "missing":
+        return "required key is missing"
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx["error"])
+    if kind in ("enum", "literal_error"):
+        choices = ", ".join(re.findall(r"'([^']*)'", str(ctx.get("expected", ""))))
+        return f"must be one of {choices}, got {value!r}"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx['ge']}, got {value!r}"
+    if kind in _TYPE_NAMES:
+        return f"expected {_TYPE_NAMES[kind]}, got {type(value).__name__}"
+    message = error["msg"]
+    return message[:1].lower() + message[1:]
+
+
+def config_error(exc: ValidationError, file_name: str) -> ConfigError:
+    """One :class:`ConfigError` for all of a validation's problems, a line each.
+
+    Lines read ``<file>.<path>.<key>: <what is wrong>``; unknown keys of one mapping share a line.
+    """
+    lines: list[str | tuple] = []  # a tuple stands for the unknown keys of that mapping
+    unknown: dict[tuple, list[str]] = {}
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        if error["type"] == "extra_forbidden":
+            if loc[:-1] not in unknown:
+                lines.append(loc[:-1])
+            unknown.setdefault(loc[:-1], []).append(str(loc[-1]))
+            continue
+        key = (error.get("ctx") or {}).get("key")
+        lines.append(f"{_where(file_name, (*loc, key) if key else loc)}: {_what(error)}")
+    return ConfigError(
+        "\n".join(
+            line
+            if isinstance(line, str)
+            else f"{_where(file_name, line)}: unknown key(s) {', '.join(unknown[line])}"
+            for line in lines
+        )
     )
 
 
-@dataclass(frozen=True)
-class FreshnessThresholds:
+def parse_duration(value: Any, where: str) -> dt.timedelta:
+    """Parse ``90``, ``"90m"``, ``"2h"``, ``"1d"`` or ``"30s"`` (a bare number is minutes)."""
+    try:
+        return to_duration(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+class Dag(ConfigModel):
+    """Settings every DAG of the repository has (the ``dag:`` section).
+
+    ``start_date`` is a naive ISO date-time read in ``timezone``. ``dag_id`` defaults to the
+    ``dag_id`` of the validation context (the file's own default).
+    """
+
+    dag_id: Identifier
+    schedule: Cron
+    timezone: TimeZoneName = "UTC"
+    start_date: dt.datetime
+    catchup: StrictBool = False
+    owner: str = "bi-team"
+    tags: tuple[str, ...] = ()
+    retries: StrictInt = 2
+    retry_delay: Duration = dt.timedelta(minutes=5)
+    max_active_runs: PositiveInt = 1
+    description: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_dag_id(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, dict) and "dag_id" not in data and info.context and "dag_id" in info.context:
+            return {**data, "dag_id": info.context["dag_id"]}
+        return data
+
+    @field_validator("start_date", mode="before")
+    @classmethod
+    def _iso(cls, value: Any, info: ValidationInfo) -> dt.datetime:
+        try:
+            start = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO date-time") from None
+        if start.tzinfo is None and "timezone" in info.data:
+            start = start.replace(tzinfo=ZoneInfo(info.data["timezone"]))
+        return start
+
+    @field_validator("retries")
+    @classmethod
+    def _enough_retries(cls, value: int) -> int:
+        if value < 2:
+            raise ValueError(f"at least 2 retries are required, got {value}")
+        return value
+
+
+class FreshnessThresholds(PositionalModel):
     """When a source table counts as stale; ``None`` disables a level."""
 
-    warn_after: dt.timedelta | None = None
-    error_after: dt.timedelta | None = None
-    check_interval: dt.timedelta = dt.timedelta(minutes=15)
-    active: bool = True
+    warn_after: Duration | None = None
+    error_after: Duration | None = None
+    check_interval: Duration = dt.timedelta(minutes=15)
+    active: StrictBool = True
+
+    @model_validator(mode="after")
+    def _warn_before_error(self) -> FreshnessThresholds:
+        check_order(self.warn_after, self.error_after)
+        return self
+
+    def over(self, base: FreshnessThresholds) -> FreshnessThresholds:
+        """These thresholds where set explicitly, ``base``'s for every key left unset."""
+        merged = {**base.model_dump(), **{k: getattr(self, k) for k in self.model_fields_set}}
+        return type(self).model_validate(merged)
 
 
-def parse_thresholds(s: Section, defaults: FreshnessThresholds | None = None) -> FreshnessThresholds:
-    d = defaults or FreshnessThresholds()
-    warn = s.get("warn_after")
-    error = s.get("error_after")
-    interval = s.get("check_interval")
-    thresholds = FreshnessThresholds(
-        warn_after=parse_duration(warn, s.at("warn_after")) if warn is not None else d.warn_after,
-        error_after=parse_duration(error, s.at("error_after")) if error is not None else d.error_after,
-        check_interval=(
-            parse_duration(interval, s.at("check_interval")) if interval is not None else d.check_interval
-        ),
-        active=s.get("active", d.active, types=(bool,)),
-    )
-    if thresholds.warn_after and thresholds.error_after and thresholds.warn_after > thresholds.error_after:
-        raise ConfigError(f"{s.where}: warn_after must not be longer than error_after")
-    return thresholds
+def check_order(warn_after: dt.timedelta | None, error_after: dt.timedelta | None) -> None:
+    """Refuse a warning level that comes after the error level."""
+    if warn_after and error_after and warn_after > error_after:
+        raise ValueError("warn_after must not be longer than error_after")
 
 
-@dataclass(frozen=True)
-class TableSpec:
-    """One table of a relational flow: where it comes from, how it is windowed, where it lands."""
-
-    name: str
-    source_schema: str | None
-    source_table: str
-    target_table: str
-    primary_key: tuple[str, ...]
-    cursor_column: str | None
-    source_timezone: str
-    lookback: dt.timedelta
-    columns: tuple[str, ...] | None
-    freshness: FreshnessThresholds
-    freshness_column: str | None
-
-    @property
-    def incremental(self) -> bool:
-        return self.cursor_column is not None
-
-    @property
-    def qualified_source(self) -> str:
-        return f"{self.source_schema}.{self.source_table}" if self.source_schema else self.source_table
-
-
-@dataclass(frozen=True)
-class FlowSpec:
-    """A relational flow: one source connection, one target schema, one DAG."""
-
-    dag: Dag
-    source_conn_id: str
-    source_dialect: str
-    target_conn_id: str
-    target_schema: str
-    tables: tuple[TableSpec, ...]
-    path: Path = field(compare=False, default=Path())
-
-    def table(self, name: str) -> TableSpec:
-        for t in self.tables:
-            if t.name == name:
-                return t
-        raise KeyError(name)
-
-
-_TABLE_KEYS = {
-    "source_schema",
-    "source_table",
-    "target_table",
-    "primary_key",
-    "cursor_column",
-    "mode",
-    "timezone",
-    "lookback",
-    "columns",
-    "freshness",
-}
-
-
-def _parse_table(name: str, s: Section, default_tz: str, default_fresh: FreshnessThresholds) -> TableSpec:
-    s.check_keys(_TABLE_KEYS)
-    validate_identifier(name, s.where)
-    mode = s.get("mode", "incremental")
-    if mode not in ("incremental", "full_refresh"):
-        raise ConfigError(f"{s.at('mode')}: must be 'incremental' or 'full_refresh', got {mode!r}")
-    pk = s.get("primary_key", [], types=(list, str))
-    pk = [pk] if isinstance(pk, str) else pk
-    cursor = s.get("cursor_column")
-    if mode == "incremental":
-        if not cursor:
-            raise ConfigError(f"{s.at('cursor_column')}: an incremental table needs a cursor column")
-        if not pk:
-            raise ConfigError(f"{s.at('primary_key')}: an incremental table needs a primary key to merge on")
-        validate_identifier(cursor, s.at("cursor_column"))
-    elif cursor:
-        raise ConfigError(f"{s.at('cursor_column')}: a full_refresh table has no cursor column")
-    columns = s.get("columns", types=(list,))
-    fresh = s.section("freshness")
-    fresh.check_keys({"warn_after", "error_after", "check_interval", "active", "column"})
-    freshness_column = fresh.get("column") or cursor
-    if freshness_column:
-        validate_identifier(freshness_column, fresh.at("column"))
-    source_schema = s.get("source_schema")
-    return TableSpec(
-        name=name,
-        source_schema=validate_identifier(source_schema, s.at("source_schema")) if source_schema else None,
-        source_table=validate_identifier(s.get("source_table", name), s.at("source_table")),
-        target_table=validate_identifier(s.get("target_table", name), s.at("target_table")),
-        primary_key=tuple(validate_identifier(c, s.at("primary_key")) for c in pk),
-        cursor_column=cursor,
-        source_timezone=parse_timezone(s.get("timezone", default_tz), s.at("timezone")),
-        lookback=parse_duration(s.get("lookback", "60m"), s.at("lookback")),
-        columns=tuple(validate_identifier(c, s.at("columns")) for c in columns) if columns else None,
-        freshness=parse_thresholds(fresh, default_fresh),
-        freshness_column=freshness_column,
-    )
-
-
-def load_flow(path: Path) -> FlowSpec:
-    """Load one ``extract_*.yaml`` file.
-
-    Raises:
-        ConfigError: naming the file and key for any invalid or missing setting.
-    """
-    root = read_config(path, "extraction flow", {"dag", "source", "target", "defaults", "tables"})
-    source = root.section("source", required=True)
-    source.check_keys({"conn_id", "dialect"})
-    target = root.section("target", required=True)
-    target.check_keys({"conn_id", "schema"})
-    dialect = source.get("dialect", required=True)
-    if dialect not in DIALECTS:
-        raise ConfigError(f"{source.at('dialect')}: must be one of {', '.join(DIALECTS)}, got {dialect!r}")
-    defaults = root.section("defaults")
-    defaults.check_keys({"timezone", "freshness"})
-    default_tz = parse_timezone(defaults.get("timezone", "UTC"), defaults.at("timezone"))
-    default_fresh = parse_thresholds(defaults.section("freshness"))
-    tables_section = root.section("tables", required=True)
-    tables = tuple(
-        _parse_table(str(name), Section(body or {}, tables_section.at(str(name))), default_tz, default_fresh)
-        for name, body in tables_section.data.items()
-    )
-    if not tables:
-        raise ConfigError(f"{tables_section.where}: no tables configured")
-    targets = [t.target_table for t in tables]
-    duplicated = sorted({t for t in targets if targets.count(t) > 1})
-    if duplicated:
-        raise ConfigError(f"{tables_section.where}: target table(s) used twice: {', '.join(duplicated)}")
-    return FlowSpec(
-        dag=parse_dag(root.section("dag", required=True), path.stem),
-        source_conn_id=validate_identifier(source.get("conn_id", required=True), source.at("conn_id")),
-        source_dialect=dialect,
-        target_conn_id=validate_identifier(target.get("conn_id", required=True), target.at("conn_id")),
-        target_schema=validate_identifier(target.get("schema", required=True), target.at("schema")),
-        tables=tables,
-        path=path,
-    )
-
-
-def load_flows(config_dir: Path | None = None) -> list[FlowSpec]:
-    """Load every ``extract_*.yaml`` relational flow in ``config_dir`` (default: this package)."""
-    directory = config_dir or CONFIG_DIR
-    return [load_flow(p) for p in sorted(directory.glob("extract_*.yaml"))]
+__all__ = [
+    "CONFIG_DIR",
+    "ConfigModel",
+    "Dag",
+    "FreshnessThresholds",
+    "PositionalModel",
+    "config_error",
+    "config_path",
+    "env_var",
+    "load_model",
+    "parse_duration",
+    "problem",
+    "read_config",
+]

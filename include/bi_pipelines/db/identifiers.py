@@ -6,26 +6,23 @@ validation gives an early, readable error at load time; quoting makes the SQL sa
 
 from __future__ import annotations
 
-import re
-
 from bi_pipelines.core.errors import ConfigError
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+from bi_pipelines.core.types import to_identifier
 
 
 def validate_identifier(value: object, where: str) -> str:
     """Return ``value`` if it is a plain SQL identifier, else raise ConfigError naming ``where``.
 
+    The whole value must match: ``"abc\\n"`` is refused.
+
     Args:
         value: The identifier from configuration.
         where: Where it came from, e.g. ``"config/obe_mysql.yaml: tables.bookings.cursor_column"``.
     """
-    if not isinstance(value, str) or not _IDENTIFIER.match(value):
-        raise ConfigError(
-            f"{where}: {value!r} is not a valid identifier (letters, digits, _ and $, "
-            "starting with a letter or _, at most 63 characters)"
-        )
-    return value
+    try:
+        return to_identifier(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def quote_mysql(identifier: str) -> str:

@@ -1,55 +1,103 @@
-"""Which tables the freshness monitor watches, and how: ``FreshnessCheck`` entries from two places.
+"""Which tables the freshness monitor watches, and how: ``FreshnessCheck`` entries, mostly derived.
 
-1. Every source table of the extraction flows (``extract_*.yaml``, via :func:`load_flows`): its
-   connection, schema and table, the freshness column (the cursor column by default), the time
-   zone of naive timestamps and the flow's ``freshness`` thresholds. Nothing to add by hand.
+1. Derived from the source configurations, nothing to add by hand:
+
+   - every source table of the extraction flows (``extract_*.yaml``): its connection, schema and
+     table, the freshness column (the cursor column by default), the time zone of naive
+     timestamps and the table's ``freshness`` thresholds;
+   - every active report of ``imap_reports.yaml``: the newest ``loaded`` attachment in the
+     ledger, with the report's ``freshness`` thresholds;
+   - every active object of ``vonigo.yaml``: the newest ``date_last_edited`` in the landing
+     table, with the object's ``freshness`` thresholds.
+
 2. ``freshness.yaml``: the monitor's ``dag:`` settings, where results go, how long they are kept,
-   alerting, acknowledgements, and extra tables (warehouse marts, the IMAP and Vonigo landing
-   tables) with a column or a custom SQL expression and an optional filter.
+   alerting, acknowledgements, and extra tables (warehouse marts, say) with a column or a custom
+   SQL expression and an optional filter.
 
 An entry in ``freshness.yaml`` whose key equals a derived table's key replaces it, e.g. to give a
-full-refresh table without a timestamp column an expression.
+full-refresh table without a timestamp column an expression; what the entry does not set
+(thresholds, time zone, dialect) stays the derived table's own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bi_pipelines.core.enums import STATUSES, Dialect, FreshnessStatus
 from bi_pipelines.core.errors import ConfigError
 from bi_pipelines.core.settings import (
     CONFIG_DIR,
-    DIALECTS,
+    ConfigModel,
     Dag,
     FreshnessThresholds,
-    Section,
-    load_flows,
-    parse_dag,
-    parse_duration,
-    parse_thresholds,
-    parse_timezone,
+    PositionalModel,
+    check_order,
+    config_error,
+    env_var,
+    load_model,
+    problem,
     read_config,
 )
-from bi_pipelines.db.identifiers import validate_identifier
+from bi_pipelines.core.settings import (
+    config_path as _config_path,
+)
+from bi_pipelines.core.types import Duration, Identifier, NonNegativeFloat, PositiveInt, TimeZoneName
+from bi_pipelines.sources.relational.spec import load_flows
 
-DEFAULT_CONFIG_PATH = CONFIG_DIR / "freshness.yaml"
-CONFIG_ENV = "FRESHNESS_CONFIG"
+CONFIG_STEM = "freshness"
+DEFAULT_CONFIG_PATH = CONFIG_DIR / f"{CONFIG_STEM}.yaml"
+CONFIG_ENV = env_var(CONFIG_STEM)
 DEFAULT_DAG_ID = "monitor_source_freshness"
 
-PASS, WARN, ERROR, RUNTIME_ERROR, NO_DATA = "pass", "warn", "error", "runtime_error", "no_data"
-STATUSES = (PASS, WARN, ERROR, RUNTIME_ERROR, NO_DATA)
+PASS, WARN, ERROR, RUNTIME_ERROR, NO_DATA = FreshnessStatus
 
 # Expressions and filters are SQL written by the team and reviewed like code; this only stops a
 # second statement or a comment that would swallow the rest of the query.
 _FORBIDDEN_SQL = re.compile(r";|--|/\*|\*/|\\")
+_THRESHOLD_KEYS = ("warn_after", "error_after", "check_interval", "active")
 
 
-@dataclass(frozen=True)
-class FreshnessCheck:
+def _sql_fragment(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a non-empty SQL fragment, got {value!r}")
+    if _FORBIDDEN_SQL.search(value) or any(ord(ch) < 32 for ch in value):
+        raise ValueError(
+            f"{value!r} contains ';', a comment, a backslash or a control character; "
+            "write a single expression or condition"
+        )
+    return value.strip()
+
+
+SqlFragment = Annotated[str, BeforeValidator(_sql_fragment)]
+
+
+def check_sql_fragment(value: Any, where: str) -> str:
+    """Accept a configured SQL expression or filter that is one fragment, not a second statement."""
+    try:
+        return _sql_fragment(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def table_key(conn_id: str, schema: str | None, table: str, name: str | None = None) -> str:
+    base = f"{conn_id}:{schema}.{table}" if schema else f"{conn_id}:{table}"
+    return f"{base}#{name}" if name else base
+
+
+class FreshnessCheck(ConfigModel):
     """One table (or one filtered slice of a table) whose last update is measured.
 
     Attributes:
@@ -70,16 +118,20 @@ class FreshnessCheck:
 
     key: str
     conn_id: str
-    dialect: str | None
-    schema: str | None
+    dialect: Dialect | None = None
+    schema_: str | None = Field(None, alias="schema")
     table: str
-    column: str | None
-    expression: str | None
-    filter: str | None
+    column: str | None = None
+    expression: str | None = None
+    filter: str | None = None
     timezone: str
     thresholds: FreshnessThresholds
     origin: str
     problem: str | None = None
+
+    @property
+    def schema(self) -> str | None:
+        return self.schema_
 
     @property
     def qualified_table(self) -> str:
@@ -91,55 +143,166 @@ class FreshnessCheck:
         return self.expression or self.column or ""
 
 
-@dataclass(frozen=True)
-class Acknowledgement:
+def _until(value: Any) -> dt.datetime:
+    """A date means "the whole of that day": silenced until the next midnight UTC."""
+    if not isinstance(value, dt.datetime):
+        try:
+            day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+            return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+        except ValueError:
+            pass
+        try:
+            value = dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date (YYYY-MM-DD) or ISO date-time") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _reason(value: str) -> str:
+    if not value.strip():
+        raise ValueError("say why the table is acknowledged")
+    return value.strip()
+
+
+class Acknowledgement(PositionalModel):
     """A table whose bad status is known and silenced until ``until`` (inclusive, UTC)."""
 
-    table_key: str
-    until: dt.datetime  # first instant no longer acknowledged
-    reason: str
+    table_key: str = Field(alias="table")
+    until: Annotated[dt.datetime, BeforeValidator(_until)]  # first instant no longer acknowledged
+    reason: Annotated[str, AfterValidator(_reason)]
 
     def active(self, at: dt.datetime) -> bool:
         return at < self.until
 
 
-@dataclass(frozen=True)
-class MonitoringSettings:
-    conn_id: str = "redshift_dw"
-    schema: str = "monitoring"
-    table: str = "source_table_freshness"
-    retention: dt.timedelta = dt.timedelta(days=90)
+class MonitoringSettings(ConfigModel):
+    conn_id: Identifier = "redshift_dw"
+    schema_: Identifier = Field("monitoring", alias="schema")
+    table: Identifier = "source_table_freshness"
+    retention: Duration = dt.timedelta(days=90)
+
+    @property
+    def schema(self) -> str:
+        return self.schema_
 
     @property
     def view(self) -> str:
         return f"{self.table}_latest"
 
 
-@dataclass(frozen=True)
-class SweepSettings:
-    statement_timeout: dt.timedelta = dt.timedelta(seconds=30)
-    connect_attempts: int = 2
-    connect_backoff_seconds: float = 1.0
-    max_parallel_connections: int = 8
-    connection_budget: dt.timedelta = dt.timedelta(minutes=5)
+class SweepSettings(ConfigModel):
+    statement_timeout: Duration = dt.timedelta(seconds=30)
+    connect_attempts: PositiveInt = 2
+    connect_backoff_seconds: NonNegativeFloat = 1.0
+    max_parallel_connections: PositiveInt = 8
+    connection_budget: Duration = dt.timedelta(minutes=5)
 
 
-@dataclass(frozen=True)
-class AlertSettings:
+class AlertSettings(ConfigModel):
     email_to: tuple[str, ...] = ()
-    smtp_conn_id: str = "smtp_default"
-    fail_on: tuple[str, ...] = (ERROR,)
+    smtp_conn_id: Identifier = "smtp_default"
+    fail_on: tuple[FreshnessStatus, ...] = (ERROR,)
+
+    @field_validator("email_to", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("fail_on")
+    @classmethod
+    def _not_pass(cls, value: tuple[FreshnessStatus, ...]) -> tuple[FreshnessStatus, ...]:
+        if PASS in value:
+            raise ValueError(f"{PASS.value!r} is not one of {', '.join(STATUSES[1:])}")
+        return value
 
 
-@dataclass(frozen=True)
-class FreshnessConfig:
+class FlowsSection(ConfigModel):
+    """``flows:``: whether checks are derived from the source configurations, and from where."""
+
+    include: StrictBool = True
+    config_dir: Path | None = None
+
+
+class EntryDefaults(FreshnessThresholds):
+    """``defaults:``: for the entries under ``tables:`` that are not derived tables."""
+
+    timezone: TimeZoneName = "UTC"
+
+
+class TableEntry(ConfigModel):
+    """One entry under ``tables:``."""
+
+    name: Identifier
+    conn_id: Identifier
+    dialect: Dialect | None = None
+    schema_: Identifier | None = Field(None, alias="schema")
+    table: Identifier
+    column: Identifier | None = None
+    expression: SqlFragment | None = None
+    filter: SqlFragment | None = None
+    timezone: TimeZoneName | None = None
+    warn_after: Duration | None = None
+    error_after: Duration | None = None
+    check_interval: Duration | None = None
+    active: StrictBool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _table_defaults_to_the_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "name" in data:
+            return {"table": data["name"], **data}
+        return data
+
+    @model_validator(mode="after")
+    def _one_measure(self) -> TableEntry:
+        if (self.column is None) == (self.expression is None):
+            raise problem(None, "give exactly one of `column` (a timestamp column) or `expression`")
+        check_order(self.warn_after, self.error_after)
+        return self
+
+    @property
+    def key(self) -> str:
+        return table_key(self.conn_id, self.schema_, self.table, self.name if self.filter else None)
+
+    def thresholds_over(self, base: FreshnessThresholds) -> FreshnessThresholds:
+        """The thresholds this entry sets, ``base``'s for the others."""
+        own = {k: getattr(self, k) for k in _THRESHOLD_KEYS if k in self.model_fields_set}
+        return FreshnessThresholds.model_validate({**{k: getattr(base, k) for k in _THRESHOLD_KEYS}, **own})
+
+
+class FreshnessFile(ConfigModel):
+    """The whole ``freshness.yaml``."""
+
+    dag: Dag
+    monitoring: MonitoringSettings = MonitoringSettings()
+    sweep: SweepSettings = SweepSettings()
+    alerts: AlertSettings = AlertSettings()
+    flows: FlowsSection = FlowsSection()
+    defaults: EntryDefaults = EntryDefaults()
+    tables: dict[str, TableEntry] = {}
+    acknowledgements: tuple[Acknowledgement, ...] = ()
+
+    @field_validator("tables", mode="before")
+    @classmethod
+    def _named(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {
+            str(name): {**(body or {}), "name": str(name)} if isinstance(body, dict | None) else body
+            for name, body in value.items()
+        }
+
+
+class FreshnessConfig(ConfigModel):
+    """What the monitor runs on: its settings and every check, derived or declared."""
+
     dag: Dag
     checks: tuple[FreshnessCheck, ...]
     monitoring: MonitoringSettings = MonitoringSettings()
     sweep: SweepSettings = SweepSettings()
     alerts: AlertSettings = AlertSettings()
     acknowledgements: tuple[Acknowledgement, ...] = ()
-    path: Path = field(default=Path(), compare=False)
+    path: Path = Path()
 
     def acknowledgement(self, table_key: str, at: dt.datetime) -> Acknowledgement | None:
         for ack in self.acknowledgements:
@@ -153,40 +316,30 @@ class FreshnessConfig:
 
 
 def config_path(path: str | Path | None = None) -> Path:
-    """The freshness YAML: ``path``, else ``$FRESHNESS_CONFIG``, else ``config/freshness.yaml``."""
-    return Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+    """The freshness YAML: ``path``, else ``$BI_FRESHNESS_CONFIG``, else ``config/freshness.yaml``."""
+    return _config_path(CONFIG_STEM, path)
 
 
-def _read(path: Path) -> Section:
-    return read_config(
+def _load_file(path: Path) -> FreshnessFile:
+    return load_model(
+        FreshnessFile,
         path,
         "freshness configuration",
-        {"dag", "monitoring", "sweep", "alerts", "flows", "defaults", "tables", "acknowledgements"},
         hint=f" (set {CONFIG_ENV} or create it)",
+        context={"dag_id": DEFAULT_DAG_ID},
     )
 
 
 def load_dag_settings(path: str | Path | None = None) -> Dag:
     """Only the ``dag:`` section: what the DAG file needs at parse time (no flows, no servers)."""
     p = config_path(path)
-    return parse_dag(_read(p).section("dag", required=True), DEFAULT_DAG_ID)
-
-
-def check_sql_fragment(value: Any, where: str) -> str:
-    """Accept a configured SQL expression or filter that is one fragment, not a second statement."""
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{where}: expected a non-empty SQL fragment, got {value!r}")
-    if _FORBIDDEN_SQL.search(value) or any(ord(ch) < 32 for ch in value):
-        raise ConfigError(
-            f"{where}: {value!r} contains ';', a comment, a backslash or a control character; "
-            "write a single expression or condition"
-        )
-    return value.strip()
-
-
-def table_key(conn_id: str, schema: str | None, table: str, name: str | None = None) -> str:
-    base = f"{conn_id}:{schema}.{table}" if schema else f"{conn_id}:{table}"
-    return f"{base}#{name}" if name else base
+    raw = read_config(p, "freshness configuration", hint=f" (set {CONFIG_ENV} or create it)")
+    if not isinstance(raw, dict) or not isinstance(raw.get("dag"), dict):
+        return _load_file(p).dag  # raises, naming what is wrong
+    try:
+        return Dag.model_validate(raw["dag"], context={"dag_id": DEFAULT_DAG_ID})
+    except ValidationError as exc:
+        raise config_error(exc, f"{p.name}.dag") from None
 
 
 def checks_from_flows(config_dir: Path | None = None) -> list[FreshnessCheck]:
@@ -220,142 +373,114 @@ def checks_from_flows(config_dir: Path | None = None) -> list[FreshnessCheck]:
     return checks
 
 
-_TABLE_KEYS = {
-    "conn_id",
-    "dialect",
-    "schema",
-    "table",
-    "column",
-    "expression",
-    "filter",
-    "timezone",
-    "warn_after",
-    "error_after",
-    "check_interval",
-    "active",
-}
+def checks_from_imap_reports(path: Path | None = None) -> list[FreshnessCheck]:
+    """One check per active IMAP report: the newest ``loaded`` attachment in the ledger."""
+    from bi_pipelines.sources.imap.spec import load_imap_reports, report_freshness_specs
+
+    config = load_imap_reports(path)
+    return [
+        FreshnessCheck(
+            key=table_key(spec.conn_id, spec.schema, spec.table, spec.name),
+            conn_id=spec.conn_id,
+            dialect=None,
+            schema=spec.schema,
+            table=spec.table,
+            column=None,
+            expression=f"max({spec.column})",
+            filter=spec.filter,
+            timezone=spec.timezone,
+            thresholds=spec.thresholds,
+            origin=f"{config.path.name}: reports.{spec.report}",
+        )
+        for spec in report_freshness_specs(config)
+    ]
 
 
-def _parse_entry(name: str, s: Section, default_tz: str, defaults: FreshnessThresholds) -> FreshnessCheck:
-    s.check_keys(_TABLE_KEYS)
-    validate_identifier(name, s.where)
-    conn_id = validate_identifier(s.get("conn_id", required=True), s.at("conn_id"))
-    dialect = s.get("dialect")
-    if dialect is not None and dialect not in DIALECTS:
-        raise ConfigError(f"{s.at('dialect')}: must be one of {', '.join(DIALECTS)}, got {dialect!r}")
-    schema = s.get("schema")
-    schema = validate_identifier(schema, s.at("schema")) if schema is not None else None
-    table = validate_identifier(s.get("table", name), s.at("table"))
-    column, expression = s.get("column"), s.get("expression")
-    if (column is None) == (expression is None):
-        raise ConfigError(f"{s.where}: give exactly one of `column` (a timestamp column) or `expression`")
-    if column is not None:
-        validate_identifier(column, s.at("column"))
-    else:
-        expression = check_sql_fragment(expression, s.at("expression"))
-    flt = s.get("filter")
-    flt = check_sql_fragment(flt, s.at("filter")) if flt is not None else None
+def checks_from_vonigo(path: Path | None = None) -> list[FreshnessCheck]:
+    """One check per active Vonigo object: the newest ``date_last_edited`` of its landed records.
+
+    ``object_type`` in the records table is the object's key in ``vonigo.yaml``;
+    ``date_last_edited`` is a ``timestamptz``.
+    """
+    from bi_pipelines.sources.vonigo.spec import load_vonigo_config
+
+    config = load_vonigo_config(path)
+    target = config.target
+    return [
+        FreshnessCheck(
+            key=table_key(target.conn_id, target.schema, target.records, f"vonigo_{spec.name}"),
+            conn_id=target.conn_id,
+            dialect=None,
+            schema=target.schema,
+            table=target.records,
+            column=None,
+            expression="max(date_last_edited)",
+            # object names are validated identifiers: no quote can appear in them
+            filter=f"object_type = '{spec.name}'",
+            timezone="UTC",
+            thresholds=spec.freshness,
+            origin=f"{config.path.name}: objects.{spec.name}",
+        )
+        for spec in config.objects
+        if spec.freshness.active
+    ]
+
+
+def derived_checks(config_dir: Path | None = None) -> list[FreshnessCheck]:
+    """Every check derived from the source configurations.
+
+    Args:
+        config_dir: The directory holding ``extract_*.yaml`` and, optionally, ``imap_reports.yaml``
+            and ``vonigo.yaml``. Default: the committed configuration, where
+            ``$BI_<STEM>_CONFIG`` replaces a file.
+    """
+    checks = checks_from_flows(config_dir)
+    for stem, derive in (("imap_reports", checks_from_imap_reports), ("vonigo", checks_from_vonigo)):
+        if config_dir is None:
+            checks += derive(None)
+        elif (config_dir / f"{stem}.yaml").exists():
+            checks += derive(config_dir / f"{stem}.yaml")
+    return checks
+
+
+def _entry_check(entry: TableEntry, base: FreshnessCheck | None, defaults: EntryDefaults, origin: str):
+    try:
+        thresholds = entry.thresholds_over(base.thresholds if base else defaults)
+    except ValidationError as exc:  # the merged thresholds can still disagree
+        raise config_error(exc, origin) from None
     return FreshnessCheck(
-        key=table_key(conn_id, schema, table, name if flt else None),
-        conn_id=conn_id,
-        dialect=dialect,
-        schema=schema,
-        table=table,
-        column=column,
-        expression=expression,
-        filter=flt,
-        timezone=parse_timezone(s.get("timezone", default_tz), s.at("timezone")),
-        thresholds=parse_thresholds(s, defaults),
-        origin=s.where,
+        key=entry.key,
+        conn_id=entry.conn_id,
+        dialect=entry.dialect or (base.dialect if base else None),
+        schema=entry.schema_,
+        table=entry.table,
+        column=entry.column,
+        expression=entry.expression,
+        filter=entry.filter,
+        timezone=entry.timezone or (base.timezone if base else defaults.timezone),
+        thresholds=thresholds,
+        origin=origin,
     )
 
 
-def _parse_until(value: Any, where: str) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        until = value
-    elif isinstance(value, dt.date):
-        # A date means "the whole of that day": silenced until the next midnight UTC.
-        until = dt.datetime.combine(value + dt.timedelta(days=1), dt.time(), dt.UTC)
-    else:
-        try:
-            return _parse_until(dt.date.fromisoformat(str(value)), where)
-        except ValueError:
-            pass
-        try:
-            until = dt.datetime.fromisoformat(str(value))
-        except ValueError:
-            raise ConfigError(f"{where}: {value!r} is not a date (YYYY-MM-DD) or ISO date-time") from None
-    return until if until.tzinfo else until.replace(tzinfo=dt.UTC)
-
-
-def _positive_int(s: Section, key: str, default: int) -> int:
-    value = s.get(key, default, types=(int,))
-    if value < 1:
-        raise ConfigError(f"{s.at(key)}: must be at least 1, got {value}")
-    return value
-
-
 def load_config(path: str | Path | None = None, flows_dir: Path | None = None) -> FreshnessConfig:
-    """Load ``freshness.yaml`` and derive checks from the extraction flows.
+    """Load ``freshness.yaml`` and derive checks from the source configurations.
 
     Args:
-        path: The YAML file; default ``$FRESHNESS_CONFIG`` or ``config/freshness.yaml``.
-        flows_dir: Where ``extract_*.yaml`` live; default ``flows.config_dir`` or the config package.
+        path: The YAML file; default ``$BI_FRESHNESS_CONFIG`` or ``config/freshness.yaml``.
+        flows_dir: Where the source configurations live; default ``flows.config_dir`` or the
+            committed ones (see :func:`derived_checks`).
 
     Raises:
         ConfigError: naming the file and key of any invalid setting, a duplicated table key, or
             an acknowledgement of an unknown table.
     """
     p = config_path(path)
-    root = _read(p)
-    dag = parse_dag(root.section("dag", required=True), DEFAULT_DAG_ID)
+    file = _load_file(p)
 
-    mon = root.section("monitoring")
-    mon.check_keys({"conn_id", "schema", "table", "retention"})
-    monitoring = MonitoringSettings(
-        conn_id=validate_identifier(mon.get("conn_id", "redshift_dw"), mon.at("conn_id")),
-        schema=validate_identifier(mon.get("schema", "monitoring"), mon.at("schema")),
-        table=validate_identifier(mon.get("table", "source_table_freshness"), mon.at("table")),
-        retention=parse_duration(mon.get("retention", "90d"), mon.at("retention")),
-    )
-
-    sw = root.section("sweep")
-    sw.check_keys(
-        {
-            "statement_timeout",
-            "connect_attempts",
-            "connect_backoff_seconds",
-            "max_parallel_connections",
-            "connection_budget",
-        }
-    )
-    sweep = SweepSettings(
-        statement_timeout=parse_duration(sw.get("statement_timeout", "30s"), sw.at("statement_timeout")),
-        connect_attempts=_positive_int(sw, "connect_attempts", 2),
-        connect_backoff_seconds=float(sw.get("connect_backoff_seconds", 1.0, types=(int, float))),
-        max_parallel_connections=_positive_int(sw, "max_parallel_connections", 8),
-        connection_budget=parse_duration(sw.get("connection_budget", "5m"), sw.at("connection_budget")),
-    )
-
-    al = root.section("alerts")
-    al.check_keys({"email_to", "smtp_conn_id", "fail_on"})
-    email_to = al.get("email_to", [], types=(list, str))
-    fail_on = tuple(al.get("fail_on", [ERROR], types=(list,)))
-    for status in fail_on:
-        if status not in STATUSES or status == PASS:
-            raise ConfigError(f"{al.at('fail_on')}: {status!r} is not one of {', '.join(STATUSES[1:])}")
-    alerts = AlertSettings(
-        email_to=tuple([email_to] if isinstance(email_to, str) else [str(e) for e in email_to]),
-        smtp_conn_id=validate_identifier(al.get("smtp_conn_id", "smtp_default"), al.at("smtp_conn_id")),
-        fail_on=fail_on,
-    )
-
-    flows = root.section("flows")
-    flows.check_keys({"include", "config_dir"})
     checks: dict[str, FreshnessCheck] = {}
-    if flows.get("include", True, types=(bool,)):
-        directory = flows_dir or (Path(flows.get("config_dir")) if flows.get("config_dir") else None)
-        for check in checks_from_flows(directory):
+    if file.flows.include:
+        for check in derived_checks(flows_dir or file.flows.config_dir):
             if check.key in checks:
                 raise ConfigError(
                     f"{check.origin}: table {check.key} is already monitored from "
@@ -363,45 +488,28 @@ def load_config(path: str | Path | None = None, flows_dir: Path | None = None) -
                 )
             checks[check.key] = check
 
-    defaults = root.section("defaults")
-    defaults.check_keys({"timezone", "warn_after", "error_after", "check_interval", "active"})
-    default_tz = parse_timezone(defaults.get("timezone", "UTC"), defaults.at("timezone"))
-    default_thresholds = parse_thresholds(defaults)
-    tables = root.section("tables")
     declared: dict[str, str] = {}
-    for name, body in tables.data.items():
-        check = _parse_entry(
-            str(name), Section(body or {}, tables.at(str(name))), default_tz, default_thresholds
-        )
-        if check.key in declared:
-            raise ConfigError(f"{check.origin}: same table as {declared[check.key]} ({check.key})")
-        declared[check.key] = check.origin
-        # A declared entry replaces the derived one for the same table, keeping its thresholds
-        # unless the entry sets its own.
-        checks[check.key] = check
+    for name, entry in file.tables.items():
+        origin = f"{p.name}.tables.{name}"
+        if entry.key in declared:
+            raise ConfigError(f"{origin}: same table as {declared[entry.key]} ({entry.key})")
+        declared[entry.key] = origin
+        checks[entry.key] = _entry_check(entry, checks.get(entry.key), file.defaults, origin)
 
-    acks = []
-    raw_acks = root.get("acknowledgements", [], types=(list,))
-    for i, body in enumerate(raw_acks):
-        s = Section(body, f"{p.name}.acknowledgements[{i}]")
-        s.check_keys({"table", "until", "reason"})
-        key = str(s.get("table", required=True))
-        if key not in checks:
+    for i, ack in enumerate(file.acknowledgements):
+        if ack.table_key not in checks:
             raise ConfigError(
-                f"{s.at('table')}: {key!r} is not a monitored table key; keys look like "
-                f"'obe_mysql:bookings' (see the table_key column of monitoring.source_table_freshness)"
+                f"{p.name}.acknowledgements[{i}].table: {ack.table_key!r} is not a monitored table key; "
+                f"keys look like 'obe_mysql:bookings' (see the table_key column of "
+                f"monitoring.source_table_freshness)"
             )
-        reason = str(s.get("reason", required=True)).strip()
-        if not reason:
-            raise ConfigError(f"{s.at('reason')}: say why the table is acknowledged")
-        acks.append(Acknowledgement(key, _parse_until(s.get("until", required=True), s.at("until")), reason))
 
     return FreshnessConfig(
-        dag=dag,
+        dag=file.dag,
         checks=tuple(checks.values()),
-        monitoring=monitoring,
-        sweep=sweep,
-        alerts=alerts,
-        acknowledgements=tuple(acks),
+        monitoring=file.monitoring,
+        sweep=file.sweep,
+        alerts=file.alerts,
+        acknowledgements=file.acknowledgements,
         path=p,
     )

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bi_pipelines.core.settings import CONFIG_DIR, FlowSpec, load_flow
 from bi_pipelines.orchestration.policy import dag_kwargs, schedule_for
 from bi_pipelines.orchestration.tasks import pipeline_task
+from bi_pipelines.sources.relational.spec import CONFIG_DIR, FlowSpec, load_flow
 
 
 def build_relational_dag(flow: FlowSpec | str, doc_md: str):

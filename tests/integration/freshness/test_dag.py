@@ -17,7 +17,7 @@ DAG_FILE = Path(__file__).resolve().parents[3] / "dags" / "monitor_source_freshn
 
 
 def load_dag(monkeypatch, config_path: Path):
-    monkeypatch.setenv("FRESHNESS_CONFIG", str(config_path))
+    monkeypatch.setenv("BI_FRESHNESS_CONFIG", str(config_path))
     return load_dag_file("monitor_source_freshness")
 
 

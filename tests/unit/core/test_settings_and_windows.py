@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bi_pipelines.core.errors import ConfigError
-from bi_pipelines.core.settings import CONFIG_DIR, load_flow, load_flows, parse_duration
 from bi_pipelines.core.windows import Window, latest_complete_interval, resolve_window
+from bi_pipelines.sources.relational.spec import CONFIG_DIR, load_flow, load_flows, parse_duration
 
 UTC = dt.UTC
 VALID = """

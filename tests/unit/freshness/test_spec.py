@@ -7,8 +7,19 @@ import textwrap
 
 import pytest
 
+from bi_pipelines.core.enums import FreshnessStatus
 from bi_pipelines.core.errors import ConfigError
-from bi_pipelines.freshness.spec import DEFAULT_CONFIG_PATH, load_config, load_dag_settings
+from bi_pipelines.core.settings import CONFIG_DIR
+from bi_pipelines.freshness.spec import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG_PATH,
+    ERROR,
+    PASS,
+    STATUSES,
+    derived_checks,
+    load_config,
+    load_dag_settings,
+)
 
 FLOW = """\
 dag:
@@ -201,7 +212,7 @@ def test_settings_and_their_errors(tmp_path, monkeypatch):
         flows: {include: false}
         """,
     )
-    monkeypatch.setenv("FRESHNESS_CONFIG", str(path))
+    monkeypatch.setenv("BI_FRESHNESS_CONFIG", str(path))
     config = load_config()
     assert (config.monitoring.conn_id, config.monitoring.schema, config.monitoring.view) == (
         "mon",
@@ -235,23 +246,21 @@ def _entries_on(config, conn_id: str, schema: str, table: str) -> dict[str, obje
     }
 
 
-def test_imap_entries_match_the_imap_configuration():
-    """freshness.yaml repeats each report's landing table and thresholds: they must not drift."""
+def test_imap_checks_are_derived_from_the_imap_configuration():
+    """Each active report's check says what imap_reports.yaml says: ledger table and thresholds."""
     imap = pytest.importorskip("bi_pipelines.sources.imap.spec")
     specs = imap.report_freshness_specs()
     config = load_config(DEFAULT_CONFIG_PATH)
     for spec in specs:
         entries = _entries_on(config, spec.conn_id, spec.schema, spec.table)
-        assert spec.filter in entries, f"freshness.yaml has no entry for IMAP report {spec.name}"
+        assert spec.filter in entries, f"no check for IMAP report {spec.name}"
         entry = entries[spec.filter]
         assert entry.expression == f"max({spec.column})"
-        assert (entry.thresholds.warn_after, entry.thresholds.error_after) == (
-            spec.thresholds.warn_after,
-            spec.thresholds.error_after,
-        ), spec.name
+        assert entry.thresholds == spec.thresholds, spec.name
+        assert entry.origin == f"imap_reports.yaml: reports.{spec.report}"
 
 
-def test_vonigo_entries_match_the_vonigo_configuration():
+def test_vonigo_checks_are_derived_from_the_vonigo_configuration():
     vonigo = pytest.importorskip("bi_pipelines.sources.vonigo.spec")
     vc = vonigo.load_vonigo_config()
     config = load_config(DEFAULT_CONFIG_PATH)
@@ -261,9 +270,88 @@ def test_vonigo_entries_match_the_vonigo_configuration():
         if not spec.freshness.active:
             assert entry is None, spec.name
             continue
-        assert entry is not None, f"freshness.yaml has no entry for Vonigo object {spec.name}"
+        assert entry is not None, f"no check for Vonigo object {spec.name}"
         assert entry.expression == "max(date_last_edited)"
-        assert (entry.thresholds.warn_after, entry.thresholds.error_after) == (
-            spec.freshness.warn_after,
-            spec.freshness.error_after,
-        ), spec.name
+        assert entry.thresholds == spec.freshness, spec.name
+        assert entry.origin == f"vonigo.yaml: objects.{spec.name}"
+
+
+def test_the_committed_file_lists_no_derived_table():
+    """freshness.yaml keeps only true extras: nothing a source configuration already describes."""
+    derived = {c.key for c in derived_checks()}
+    config = load_config(DEFAULT_CONFIG_PATH)
+    declared = [c for c in config.checks if c.origin.startswith("freshness.yaml")]
+    assert not [c.key for c in declared if c.key in derived]
+
+
+def test_a_change_in_a_source_configuration_reaches_the_monitor(tmp_path, monkeypatch):
+    text = (CONFIG_DIR / "imap_reports.yaml").read_text(encoding="utf-8")
+    changed = tmp_path / "reports.yaml"
+    changed.write_text(text.replace("warn_after: 8d", "warn_after: 9d"), encoding="utf-8")
+    monkeypatch.setenv("BI_IMAP_REPORTS_CONFIG", str(changed))
+    checks = {c.key: c for c in load_config(DEFAULT_CONFIG_PATH).checks}
+    weekly = checks["redshift_dw:raw_reports.imap_report_ledger#imap_call_centre_weekly"]
+    assert weekly.thresholds.warn_after == dt.timedelta(days=9)
+    assert weekly.origin == "reports.yaml: reports.call_centre_weekly"
+
+
+def test_source_configurations_in_a_flows_directory_are_derived_too(tmp_path, flows_dir):
+    (flows_dir / "vonigo.yaml").write_text((CONFIG_DIR / "vonigo.yaml").read_text(encoding="utf-8"))
+    config = load_config(write(tmp_path, "tables: {}\n"), flows_dir=flows_dir)
+    keys = {c.key for c in config.checks}
+    assert "obe_mysql:bookings" in keys and "redshift_dw:vonigo.raw_records#vonigo_clients" in keys
+    assert not any("imap" in k for k in keys)  # no imap_reports.yaml in that directory
+
+
+def test_an_override_keeps_the_derived_thresholds_it_does_not_set(tmp_path, flows_dir):
+    """Only what the entry sets replaces the derived table's settings, not ``defaults:``."""
+    path = write(
+        tmp_path,
+        """\
+        defaults: {timezone: UTC, warn_after: 26h, error_after: 50h, check_interval: 1h}
+        tables:
+          franchises:
+            conn_id: obe_mysql
+            expression: max(GREATEST(created_at, updated_at))
+          bookings:
+            conn_id: obe_mysql
+            column: created_at
+            error_after: 1d
+        """,
+    )
+    checks = {c.key: c for c in load_config(path, flows_dir=flows_dir).checks}
+    franchises = checks["obe_mysql:franchises"]
+    assert (
+        franchises.thresholds.warn_after,
+        franchises.thresholds.error_after,
+        franchises.thresholds.check_interval,
+    ) == (dt.timedelta(hours=3), dt.timedelta(hours=12), dt.timedelta(minutes=15))
+    assert (franchises.timezone, franchises.dialect) == ("America/Vancouver", "mysql")
+    bookings = checks["obe_mysql:bookings"]
+    assert (bookings.column, bookings.thresholds.warn_after, bookings.thresholds.error_after) == (
+        "created_at",
+        dt.timedelta(hours=3),
+        dt.timedelta(days=1),
+    )
+
+
+def test_an_override_is_checked_against_the_derived_thresholds(tmp_path, flows_dir):
+    path = write(tmp_path, "tables:\n  bookings: {conn_id: obe_mysql, column: updated_at, warn_after: 1d}\n")
+    with pytest.raises(ConfigError, match=r"freshness.yaml.tables.bookings: warn_after must not be longer"):
+        load_config(path, flows_dir=flows_dir)
+
+
+def test_the_config_file_comes_from_bi_freshness_config(tmp_path, monkeypatch):
+    path = write(tmp_path, "flows: {include: false}\n")
+    monkeypatch.setenv("BI_FRESHNESS_CONFIG", str(path))
+    assert CONFIG_ENV == "BI_FRESHNESS_CONFIG"
+    assert load_config().path == path
+    monkeypatch.delenv("BI_FRESHNESS_CONFIG")
+    monkeypatch.setenv("FRESHNESS_CONFIG", str(path))  # the old name is not read any more
+    assert load_config().path == DEFAULT_CONFIG_PATH
+
+
+def test_statuses_are_one_enum():
+    assert (PASS, ERROR) == (FreshnessStatus.PASS, FreshnessStatus.ERROR)
+    assert STATUSES == ("pass", "warn", "error", "runtime_error", "no_data")
+    assert PASS == "pass" and isinstance(PASS, str)

@@ -20,12 +20,12 @@ import logging
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
-from bi_pipelines.core.settings import TableSpec
 from bi_pipelines.core.timezones import local_to_utc
 from bi_pipelines.core.windows import Window
 from bi_pipelines.db.identifiers import quote_mysql
 from bi_pipelines.db.rows import RowStream
 from bi_pipelines.sources.relational.reader import FETCH_ROWS, RelationalSource, SourceColumn
+from bi_pipelines.sources.relational.spec import TableSpec
 
 log = logging.getLogger(__name__)
 

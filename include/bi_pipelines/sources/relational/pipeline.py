@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from bi_pipelines.core.settings import FlowSpec, TableSpec
 from bi_pipelines.core.windows import Window
 from bi_pipelines.db.connections import open_dbapi
 from bi_pipelines.load.publish import Merge, ReplaceAll
 from bi_pipelines.load.tables import Column, TargetTable
 from bi_pipelines.load.warehouse import Warehouse
 from bi_pipelines.sources.relational.reader import RelationalSource, check_columns
+from bi_pipelines.sources.relational.spec import FlowSpec, TableSpec
 
 log = logging.getLogger(__name__)
 

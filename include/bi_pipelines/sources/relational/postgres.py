@@ -13,12 +13,12 @@ import re
 import uuid
 from collections.abc import Iterator
 
-from bi_pipelines.core.settings import TableSpec
 from bi_pipelines.core.windows import Window
 from bi_pipelines.db.identifiers import quote_pg
 from bi_pipelines.db.pgcompat import copy_out, is_psycopg3, literal, quote_ident
 from bi_pipelines.db.rows import RowStream
 from bi_pipelines.sources.relational.reader import FETCH_ROWS, RelationalSource, SourceColumn
+from bi_pipelines.sources.relational.spec import TableSpec
 
 _NAIVE = "timestamp without time zone"
 _PRECISION = re.compile(r"\(\d+(?:,\s*\d+)?\)")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bi_pipelines.core.errors import ExtractionError
-from bi_pipelines.core.settings import TableSpec
 from bi_pipelines.core.windows import Window
 from bi_pipelines.db.rows import RowStream
+from bi_pipelines.sources.relational.spec import TableSpec
 
 FETCH_ROWS = 10_000
 

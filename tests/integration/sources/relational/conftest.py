@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bi_pipelines.core.settings import FlowSpec, load_flow
 from bi_pipelines.core.windows import Window
+from bi_pipelines.sources.relational.spec import FlowSpec, load_flow
 
 UTC = dt.UTC
 

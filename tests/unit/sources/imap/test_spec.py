@@ -162,3 +162,14 @@ def test_report_freshness_specs_point_at_the_ledger():
     )
     assert sales.filter == "report = 'franchise_daily_sales' AND status = 'loaded'"
     assert sales.thresholds.warn_after == dt.timedelta(hours=26)
+
+
+def test_the_environment_variable_follows_the_file_name():
+    assert CONFIG_PATH_ENV == "BI_IMAP_REPORTS_CONFIG"
+
+
+def test_report_objects_are_frozen():
+    report = load_imap_reports().report("franchise_daily_sales")
+    with pytest.raises(ValueError):
+        report.format = "xlsx"
+    assert isinstance(report.senders, tuple) and isinstance(report.columns, tuple)

@@ -163,3 +163,14 @@ def test_franchise_zone_prefers_the_configured_zone():
     assert fixed.utcoffset(None) == dt.timedelta(hours=-8)
     with pytest.raises(ExtractionError, match=r"franchises\.timezones"):
         franchise_zone({"franchise_id": 93, "timezone": None, "gmt_offset_minutes": None})
+
+
+def test_the_environment_variable_follows_the_file_name():
+    from bi_pipelines.sources.vonigo.spec import CONFIG_PATH_ENV
+
+    assert CONFIG_PATH_ENV == "BI_VONIGO_CONFIG"
+
+
+def test_landing_tables_keep_their_flat_names():
+    target = load_vonigo_config().target
+    assert (target.schema, target.records, target.field_options) == ("vonigo", "raw_records", "field_options")
