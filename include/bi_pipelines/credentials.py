@@ -309,14 +309,18 @@ def _type_names(types: tuple[type, ...]) -> str:
 
 
 def validate_values(spec: CredentialFile, values: dict[str, Any]) -> dict[str, Any]:
-    """Check ``values`` against the file's keys; return them with surrounding blanks stripped."""
+    """Check ``values`` against the file's keys; return them with surrounding blanks stripped.
+
+    Secrets are kept verbatim: a password may begin or end with a space, and stripping it would
+    make the login fail for a reason nobody could see.
+    """
     known = {k.name: k for k in spec.keys}
-    for key in values:
-        if key not in known:
-            hint = difflib.get_close_matches(key, known, n=1)
+    for name in values:
+        if name not in known:
+            hint = difflib.get_close_matches(name, known, n=1)
             suggestion = f" (did you mean `{hint[0]}`?)" if hint else ""
             raise ConfigError(
-                f"{spec.filename}: unknown key `{key}`{suggestion}; allowed keys: {', '.join(known)}"
+                f"{spec.filename}: unknown key `{name}`{suggestion}; allowed keys: {', '.join(known)}"
             )
     clean: dict[str, Any] = {}
     for key in spec.keys:
@@ -331,7 +335,7 @@ def validate_values(spec: CredentialFile, values: dict[str, Any]) -> dict[str, A
             raise ConfigError(
                 f"{spec.filename}: `{key.name}` must be {_type_names(key.types)}, got {type(value).__name__}"
             )
-        if isinstance(value, str):
+        if isinstance(value, str) and not key.secret:
             value = value.strip()
             # A blank login or password reaches the server and fails there; a blank host cannot.
             if key.required and not value and not key.secret and key.name not in _LOGIN_KEYS:

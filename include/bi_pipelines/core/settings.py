@@ -30,7 +30,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from bi_pipelines.core.errors import ConfigError
 from bi_pipelines.core.types import Cron, Duration, Identifier, PositiveInt, TimeZoneName, to_duration
@@ -135,7 +135,7 @@ def _where(file_name: str, loc: tuple) -> str:
     return file_name + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
 
 
-def _what(error: dict) -> str:
+def _what(error: ErrorDetails) -> str:
     kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
     if kind == "missing":
         return "required key is missing"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 # English and French, as the franchise reports and Vonigo's API write them.
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "oui", "vrai"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "non", "faux"})
 
 
+@overload
+def parse_bool(value: Any, default: bool) -> bool: ...
+@overload
+def parse_bool(value: Any, default: None = None) -> bool | None: ...
 def parse_bool(value: Any, default: bool | None = None) -> bool | None:
     """``True``/``"true"``/``"Yes"``/``1`` -> True, their opposites -> False, anything else -> ``default``.
 

@@ -10,6 +10,7 @@ before the run's ``run_after``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -61,7 +62,7 @@ def _as_utc(value: Any, where: str) -> dt.datetime:
     )
 
 
-def resolve_window(context: dict[str, Any]) -> Window:
+def resolve_window(context: Mapping[str, Any]) -> Window:
     """Work out the window of the current run from an Airflow task context.
 
     Precedence: explicit params (a manual backfill of any window), then the run's data interval,

@@ -60,15 +60,15 @@ def connect(conn_type: str, conn_id: str):
     if conn_type == "mysql":
         return TimeoutMySqlHook(mysql_conn_id=conn_id).get_conn()
     if conn_type == "redshift":
-        conn = WarehouseRedshiftHook(redshift_conn_id=conn_id).get_conn()
-        conn.autocommit = False
-        return conn
+        redshift = WarehouseRedshiftHook(redshift_conn_id=conn_id).get_conn()
+        redshift.autocommit = False
+        return redshift
     if conn_type not in ("postgres", "postgresql"):
         raise ValueError(f"no provider hook for connection type {conn_type!r}")
     # libpq's default when the connection's extra has no connect_timeout of its own.
     os.environ.setdefault("PGCONNECT_TIMEOUT", str(DEFAULT_CONNECT_TIMEOUT))
     conn = WarehousePostgresHook(postgres_conn_id=conn_id).get_conn()
-    conn.autocommit = False
+    conn.autocommit = False  # type: ignore[attr-defined]  # psycopg 2 or 3, both have it
     with conn.cursor() as cur:
         cur.execute("SET TIME ZONE 'UTC'")
     conn.commit()

@@ -17,7 +17,7 @@ import contextlib
 import html
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bi_pipelines.core.errors import PermanentError, root_cause
@@ -134,7 +134,7 @@ def _recipients(email_to: Iterable[str], smtp_conn_id: str) -> list[str]:
 
 
 def send_email(
-    context: dict[str, Any], subject: str, body_html: str, *, email_to: Iterable[str], smtp_conn_id: str
+    context: Mapping[str, Any], subject: str, body_html: str, *, email_to: Iterable[str], smtp_conn_id: str
 ) -> bool:
     """E-mail through ``SmtpNotifier`` when ``smtp_conn_id`` exists; returns whether it was sent."""
     if not smtp_available(smtp_conn_id):
@@ -152,7 +152,7 @@ def send_email(
     try:
         # notify(), not notifier(context): calling the notifier would render subject and body as
         # Jinja templates, and table names or error messages must come through literally.
-        notifier.notify(context)
+        notifier.notify(context)  # type: ignore[arg-type]  # any mapping: notify() reads a few keys
     except Exception:
         log.exception("e-mailing the freshness alert through %r failed", smtp_conn_id)
         return False
@@ -186,7 +186,7 @@ def change_email(summary: dict[str, Any], dag_id: str) -> tuple[str, str]:
 
 
 def alert(
-    summary: dict[str, Any], context: dict[str, Any], *, email_to: Iterable[str], smtp_conn_id: str
+    summary: dict[str, Any], context: Mapping[str, Any], *, email_to: Iterable[str], smtp_conn_id: str
 ) -> None:
     """Log the summary, e-mail status changes, and fail when tables are failing.
 
@@ -209,7 +209,7 @@ def alert(
         )
 
 
-def notify_failure(context: dict[str, Any]) -> None:
+def notify_failure(context: Mapping[str, Any]) -> None:
     """``on_failure_callback``: e-mail a failure of the monitor itself (not a freshness failure)."""
     exc = root_cause(context.get("exception"))
     if isinstance(exc, FreshnessFailure):

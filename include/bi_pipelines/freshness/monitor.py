@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -71,7 +71,7 @@ class RunSummary:
         return asdict(self)
 
 
-def checked_at_of(context: dict[str, Any]) -> dt.datetime:
+def checked_at_of(context: Mapping[str, Any]) -> dt.datetime:
     """The instant a run stands for: its ``data_interval_end``, else its ``run_after`` (UTC).
 
     A run triggered from the UI or the API without a logical date has no data interval; its

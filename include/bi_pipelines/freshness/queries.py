@@ -103,7 +103,12 @@ def freshness_query(check: FreshnessCheck, dialect: str, conn=None) -> str:
     else:
         quote = quote_pg
     relation = f"{quote(check.schema)}.{quote(check.table)}" if check.schema else quote(check.table)
-    select = check.expression or f"MAX({quote(check.column)})"
+    if check.expression:
+        select = check.expression
+    elif check.column:
+        select = f"MAX({quote(check.column)})"
+    else:
+        raise ValueError(f"{check.origin}: the check has neither a column nor an expression")
     where = f" WHERE ({check.filter})" if check.filter else ""
     return f"SELECT {select} FROM {relation}{where}"
 

@@ -130,7 +130,7 @@ class FreshnessCheck(ConfigModel):
     problem: str | None = None
 
     @property
-    def schema(self) -> str | None:
+    def schema(self) -> str | None:  # type: ignore[override]  # shadows pydantic's deprecated BaseModel.schema()
         return self.schema_
 
     @property
@@ -182,7 +182,7 @@ class MonitoringSettings(ConfigModel):
     retention: Duration = dt.timedelta(days=90)
 
     @property
-    def schema(self) -> str:
+    def schema(self) -> str:  # type: ignore[override]  # shadows pydantic's deprecated BaseModel.schema()
         return self.schema_
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from bi_pipelines.core.errors import root_cause
@@ -19,7 +20,7 @@ def failure_line(exc: BaseException | None) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def log_task_failure(context: dict[str, Any]) -> None:
+def log_task_failure(context: Mapping[str, Any]) -> None:
     """``on_failure_callback`` of every task: log which task failed and why, in one line."""
     ti = context.get("ti") or context.get("task_instance")
     where = f"{getattr(ti, 'dag_id', '?')}.{getattr(ti, 'task_id', '?')}"

@@ -8,6 +8,7 @@ rejections, and fails when any report failed, so the run's state tells the truth
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bi_pipelines.core.errors import PermanentError
@@ -73,7 +74,7 @@ def build_imap_dag(doc_md: str, config: ImapReportsConfig | None = None):
     return dag
 
 
-def run_report(config: ImapReportsConfig, report_name: str, context: dict[str, Any]):
+def run_report(config: ImapReportsConfig, report_name: str, context: Mapping[str, Any]):
     """Extract one report for the run in ``context``: its window widened by the overlap.
 
     Returns:

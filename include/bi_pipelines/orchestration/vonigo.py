@@ -46,7 +46,8 @@ def build_vonigo_dag(doc_md: str, config: VonigoConfig | None = None):
             from bi_pipelines.sources.vonigo.pipeline import extract_franchise as extract
 
             context = get_current_context()
-            context["franchise_label"] = f"{franchise['franchise_id']} {franchise.get('name') or ''}".strip()
+            # Rendered by map_index_template into the mapped task's label in the grid.
+            context["franchise_label"] = f"{franchise['franchise_id']} {franchise.get('name') or ''}".strip()  # type: ignore[typeddict-unknown-key]
             return extract(config, franchise, resolve_window(context))
 
         extract_franchise.expand(franchise=prepare())

@@ -199,7 +199,7 @@ def _children(node: Sequence[Any]) -> list[Sequence[Any]] | None:
     if isinstance(node[0], list):
         return node[0]
     if isinstance(node[0], tuple):
-        parts = []
+        parts: list[Sequence[Any]] = []
         for element in node:
             if not isinstance(element, tuple):
                 break

@@ -68,7 +68,7 @@ class AttachmentOutcome:
     """What happened to one attachment (or one matching e-mail without a matching attachment)."""
 
     message_id: str | None
-    received_at: dt.datetime
+    received_at: dt.datetime | None
     part: str
     file_name: str | None
     status: str  # loaded, duplicate, rejected or skipped (already in the ledger)
@@ -81,7 +81,7 @@ class AttachmentOutcome:
         rows = f", {self.rows} rows" if self.status == LOADED else ""
         return (
             f"{self.status.upper()} {what} from {self.message_id or '(no Message-ID)'} received "
-            f"{self.received_at.isoformat()}{rows}{detail}"
+            f"{self.received_at.isoformat() if self.received_at else '?'}{rows}{detail}"
         )
 
 
@@ -157,8 +157,8 @@ def log_run_summary(summaries: list[dict[str, Any] | None], report_names: list[s
         log.info("%s", summary["headline"])
         if summary["rejected"] and summary["fail_on_rejected"]:
             failed.append(name)
-    for summary in summaries:
-        for rejection in (summary or {}).get("rejections", []):
+    for summary in filter(None, summaries):
+        for rejection in summary.get("rejections", []):
             log.warning("%s: %s", summary["report"], rejection)
     return failed
 

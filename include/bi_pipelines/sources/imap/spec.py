@@ -402,7 +402,7 @@ class ReportFreshnessSpec(ConfigModel):
     thresholds: FreshnessThresholds
 
     @property
-    def schema(self) -> str:
+    def schema(self) -> str:  # type: ignore[override]  # shadows pydantic's deprecated BaseModel.schema()
         return self.schema_
 
 

@@ -80,7 +80,7 @@ def resolve_franchises(
                 "name": by_id[franchise_id].get("franchiseName"),
                 "timezone": config.franchises.timezones.get(franchise_id)
                 or config.franchises.default_timezone,
-                "gmt_offset_minutes": int(offset) if str(offset or "").lstrip("-").isdigit() else None,
+                "gmt_offset_minutes": int(str(offset)) if str(offset or "").lstrip("-").isdigit() else None,
             }
         )
     return plan

@@ -149,7 +149,7 @@ class LandingTables(PositionalModel):
     tables: TableNames = TableNames()
 
     @property
-    def schema(self) -> str:
+    def schema(self) -> str:  # type: ignore[override]  # shadows pydantic's deprecated BaseModel.schema()
         return self.schema_
 
     @property
