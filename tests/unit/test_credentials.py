@@ -260,3 +260,13 @@ def test_comments_docstrings_and_bom_are_fine(tmp_path):
 def test_repr_hides_the_password(tmp_path):
     c = load(tmp_path, "obe_mysql_creds.py", RUNBOOK["obe_mysql_creds.py"])
     assert SECRET not in repr(c) and "***" in repr(c)
+
+
+def test_secrets_are_kept_verbatim_other_values_are_trimmed(tmp_path):
+    """A password may begin or end with a space: stripping it would make the login fail unseen."""
+    c = load(
+        tmp_path,
+        "postgres_creds.py",
+        "username = ' bi '\npassword = ' s3cret \\t'\nhost = ' db.internal '\ndbname = 'poc_db'\nport = '5432'\n",
+    )
+    assert (c.host, c.login, c.password) == ("db.internal", "bi", " s3cret \t")
