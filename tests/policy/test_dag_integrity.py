@@ -151,6 +151,18 @@ def test_every_task_has_a_failure_callback_and_a_timeout(dag):
         assert dt.timedelta(minutes=1) <= task.execution_timeout <= dt.timedelta(hours=6), where
 
 
+@pytest.mark.parametrize("dag_id", sorted(d for d in EXPECTED_DAGS if d.startswith("extract_")))
+def test_extraction_tasks_declare_the_warehouse_tables_they_write(dagbag, dag_id):
+    """Each extraction writes a table: it is an Asset outlet, so downstream DAGs can follow the data."""
+    dag = dagbag.dags[dag_id]
+    writers = [task for task in dag.tasks if task.task_id.startswith("extract")]
+    assert writers, dag.dag_id
+    for task in writers:
+        uris = [getattr(outlet, "uri", "") for outlet in task.outlets]
+        assert uris, f"{dag.dag_id}.{task.task_id}: no outlets"
+        assert all(uri.startswith("x-bi-warehouse://") for uri in uris), uris
+
+
 def test_only_the_orchestration_layer_builds_dags():
     """Airflow's DAG, task and task-control APIs are used in ``orchestration/`` only.
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bi_pipelines.core.errors import PermanentError
+from bi_pipelines.orchestration.assets import record_event, table_asset
 from bi_pipelines.orchestration.policy import dag_kwargs, schedule_for, window_params
 from bi_pipelines.orchestration.tasks import pipeline_task
 from bi_pipelines.sources.imap.spec import ImapReportsConfig, load_imap_reports
@@ -38,6 +39,7 @@ def build_imap_dag(doc_md: str, config: ImapReportsConfig | None = None):
             False, type="boolean", description="Process attachments already in the ledger again."
         ),
     }
+    assets = {}
     with DAG(schedule=schedule_for(config.dag), **dag_kwargs(config.dag, doc_md, params=params)) as dag:
 
         @pipeline_task()
@@ -59,13 +61,25 @@ def build_imap_dag(doc_md: str, config: ImapReportsConfig | None = None):
         ledger = prepare_ledger()
         done = summarize()
         for report in config.reports:
+            assets[report.name] = table_asset(
+                config.target_conn_id, config.target_schema, report.target_table
+            )
 
-            @pipeline_task(task_id=report_task_id(report.name), doc_md=report.description or None)
+            @pipeline_task(
+                task_id=report_task_id(report.name),
+                doc_md=report.description or None,
+                outlets=[assets[report.name]],
+            )
             def extract(report_name: str = report.name) -> None:
                 context = get_current_context()
                 summary = run_report(config, report_name, context)
                 result = summary.as_dict()
                 context["ti"].xcom_push(key="summary", value=result)
+                record_event(
+                    context,
+                    assets[report_name],
+                    {k: result[k] for k in ("window", "loaded", "duplicate", "rejected", "rows_loaded")},
+                )
                 if summary.should_fail:
                     # A retry would reject the same file again.
                     raise ReportsFailed(f"{summary.headline()}. Rejected: {'; '.join(result['rejections'])}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bi_pipelines.orchestration.assets import record_event, table_asset
 from bi_pipelines.orchestration.policy import dag_kwargs, schedule_for
 from bi_pipelines.orchestration.tasks import pipeline_task
 from bi_pipelines.sources.relational.spec import CONFIG_DIR, FlowSpec, load_flow
@@ -24,6 +25,7 @@ def build_relational_dag(flow: FlowSpec | str, doc_md: str):
 
     if isinstance(flow, str):
         flow = load_flow(CONFIG_DIR / f"{flow}.yaml")
+    assets = {}
     with DAG(schedule=schedule_for(flow.dag), **dag_kwargs(flow.dag, doc_md)) as dag:
         for table in flow.tables:
             mode = (
@@ -33,9 +35,12 @@ def build_relational_dag(flow: FlowSpec | str, doc_md: str):
                 else "full refresh, replaced atomically"
             )
 
+            assets[table.name] = table_asset(flow.target_conn_id, flow.target_schema, table.target_table)
+
             @pipeline_task(
                 task_id=f"extract_{table.name}",
                 doc_md=f"`{table.qualified_source}` -> `{flow.target_schema}.{table.target_table}`: {mode}.",
+                outlets=[assets[table.name]],
             )
             def extract(table_name: str = table.name) -> dict[str, Any]:
                 from airflow.sdk import get_current_context
@@ -43,8 +48,10 @@ def build_relational_dag(flow: FlowSpec | str, doc_md: str):
                 from bi_pipelines.core.windows import resolve_window
                 from bi_pipelines.sources.relational.pipeline import extract_table
 
-                window = resolve_window(get_current_context())
-                return extract_table(flow, flow.table(table_name), window).as_dict()
+                context = get_current_context()
+                summary = extract_table(flow, flow.table(table_name), resolve_window(context)).as_dict()
+                record_event(context, assets[table_name], summary)
+                return summary
 
             extract()
     return dag

@@ -55,6 +55,29 @@ def test_obe_dag_triggered_without_logical_date_extracts_latest_hour(sources):
     assert wh.query("SELECT * FROM raw_obe.bookings ORDER BY booking_id") == before
 
 
+def test_each_table_task_emits_an_asset_event_with_rows_and_window(sources):
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    dag = load_dag("extract_obe_mysql")
+    run(dag, logical_date=None)
+    with create_session() as session:
+        events = {
+            uri: extra
+            for uri, extra in session.query(AssetModel.uri, AssetEvent.extra)
+            .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetEvent.source_run_id == run.last.run_id)
+        }
+    assert set(events) == {
+        f"x-bi-warehouse://redshift_dw/raw_obe/{t}"
+        for t in ("bookings", "customers", "booking_payments", "franchises")
+    }
+    bookings = events["x-bi-warehouse://redshift_dw/raw_obe/bookings"]
+    loaded = sources["warehouse"].query("SELECT count(*) FROM raw_obe.bookings")[0][0]
+    assert bookings["rows_inserted"] == loaded
+    assert bookings["window_start"] < bookings["window_end"]
+
+
 def test_obe_dag_with_explicit_window_params_backfills_everything(sources):
     dag = load_dag("extract_obe_mysql")
     now = sources["now"]
