@@ -283,7 +283,13 @@ def wait_for_airflow(airflow: Service, state_dir: Path, port: int, timeout: floa
             )
         health = client.health() if client else None
         healthy = [c for c in COMPONENTS if ((health or {}).get(c) or {}).get("status") == "healthy"]
-        progress = f"healthy: {', '.join(healthy) or 'none yet'}"
+        if health is None:
+            progress = "api-server not answering yet (migrating the database, starting the components)"
+        else:
+            waiting = [c for c in COMPONENTS if c not in healthy]
+            progress = f"healthy: {', '.join(healthy) or 'none yet'}" + (
+                f"; not yet: {', '.join(waiting)}" if waiting else ""
+            )
         if client and len(healthy) == len(COMPONENTS):
             try:
                 parsed = set(client.dags())

@@ -99,12 +99,19 @@ while True:
         pass
     time.sleep(1)
 time.sleep(4)  # standalone prints its "Airflow is ready" lines 3 s after the components are up
+note = (
+    "\n (Airflow warns that a non-SQLite metadata database \"looks like production\"; this\n"
+    " local setup with SimpleAuthManager is not one: expected, nothing to do)"
+    if where.startswith("PostgreSQL")
+    else ""
+)
 print(f"""
 ============================================================================
  Airflow is up: {base_url}
  Log in as admin / {password}
- (the password is kept in {passwords_file})
- Metadata database: {where}
+ (kept in {passwords_file}: the file Airflow's "previously generated ...
+ Not echoing it here" line above means)
+ Metadata database: {where}{note}
  Logs: {home}/logs   Stop with Ctrl-C (once).
 ============================================================================""", flush=True)
 PY
@@ -128,7 +135,8 @@ stop_airflow() {
     sleep 0.2
   done
   if group_running; then
-    echo "Airflow still running after ${grace}s: SIGKILL"
+    echo "Airflow still running after ${grace}s: SIGKILL to what is left:"
+    ps -e -o pgid=,pid=,args= | awk -v g="$airflow_pid" '$1 == g {$1 = ""; print "  " substr($0, 1, 100)}'
     kill -KILL -- "-$airflow_pid" 2>/dev/null || true
   fi
   wait "$airflow_pid" 2>/dev/null || true
