@@ -128,9 +128,17 @@ stop_airflow() {
   [ "$stopping" = 1 ] && return
   stopping=1
   kill "$banner_pid" 2>/dev/null || true
-  echo "Stopping Airflow (process group $airflow_pid): SIGTERM to every component, SIGKILL after ${grace}s ..."
-  kill -TERM -- "-$airflow_pid" 2>/dev/null || true
+  echo "Stopping Airflow (process group $airflow_pid): standalone stops its components, SIGKILL after ${grace}s ..."
+  # SIGINT to standalone alone: it stops each component in turn and keeps reading their output.
+  # A SIGTERM to the whole group killed standalone at once; the api-server and the triggerer then
+  # lost the pipe they log to and did not finish stopping until SIGKILL.
+  kill -INT "$airflow_pid" 2>/dev/null || true
   local started=$SECONDS
+  while kill -0 "$airflow_pid" 2>/dev/null && [ $((SECONDS - started)) -lt "$grace" ]; do
+    sleep 0.2
+  done
+  # What standalone leaves behind (LocalExecutor workers wait for their scheduler) gets SIGTERM.
+  kill -TERM -- "-$airflow_pid" 2>/dev/null || true
   while group_running && [ $((SECONDS - started)) -lt "$grace" ]; do
     sleep 0.2
   done
