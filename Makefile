@@ -52,14 +52,20 @@ bench-extract: install ## Benchmark relational extraction against the raw pipe a
 bench-freshness: install ## Benchmark the freshness sweep against a Watchdog-style baseline
 	$(AIRFLOW_ENV) && $(BIN)/python bench/bench_freshness.py $(BENCH_ARGS)
 
-run: install ## Start Airflow (api-server on :8080, scheduler, dag-processor, triggerer)
-	$(AIRFLOW_ENV) && scripts/run_airflow.sh
+# `make run`/`make demo` switches, honoured when given on the command line only (an exported PORT
+# or HOST in the shell must not move the UI): METADATA_DB=sqlite|postgres, HOST=0.0.0.0, PORT=8090.
+cli = $(filter command line,$(origin $(1)))
+RUN_SETTINGS = $(if $(call cli,METADATA_DB),BI_METADATA_DB=$(METADATA_DB)) \
+	$(if $(call cli,HOST),AIRFLOW__API__HOST=$(HOST)) $(if $(call cli,PORT),AIRFLOW__API__PORT=$(PORT))
+
+run: install ## Start Airflow on 127.0.0.1:8080 (METADATA_DB=postgres, HOST=0.0.0.0, PORT=8090); Ctrl-C stops it
+	$(AIRFLOW_ENV) && $(RUN_SETTINGS) scripts/run_airflow.sh
 
 connections: install ## Show the five source connections and where each comes from (secrets masked)
 	$(AIRFLOW_ENV) && $(BIN)/python scripts/show_connections.py
 
-demo: install ## Seed sample sources, start Dovecot, the Vonigo fake and Airflow on :8080 (DEMO_ARGS=--run-all triggers every DAG)
-	$(AIRFLOW_ENV) && $(BIN)/python devtools/demo.py up $(DEMO_ARGS)
+demo: install ## Seed sample sources, start Dovecot, the Vonigo fake and Airflow on :8080 (DEMO_ARGS=--run-all triggers every DAG; METADATA_DB, HOST, PORT as for run)
+	$(AIRFLOW_ENV) && $(RUN_SETTINGS) $(BIN)/python devtools/demo.py up $(DEMO_ARGS)
 
 demo-stop: ## Stop everything `make demo` started (DEMO_ARGS=--drop-databases also drops the sample databases)
 	$(AIRFLOW_ENV) && $(BIN)/python devtools/demo.py down $(DEMO_ARGS)

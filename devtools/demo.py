@@ -14,9 +14,18 @@ Commands (``devtools/demo.py <command> --help``):
     compose-sources  (docker compose ``demo`` profile) seed the sample services, then serve the fake
 
 State lives in ``.demo/`` (git-ignored): credentials/, airflow/ (AIRFLOW_HOME), logs/, state.json.
-The sample databases are ``bi_demo_obe`` (MariaDB), ``bi_demo_portal`` and ``bi_demo_warehouse``
-(PostgreSQL), dropped and recreated by every ``up``. Servers: ``DEMO_PG_HOST``/``_PORT``/``_USER``/
-``_PASSWORD`` (default 127.0.0.1:5432, postgres) and ``DEMO_MYSQL_*`` (127.0.0.1:3306, root).
+The sample databases are ``bi_demo_<tag>_obe`` (MariaDB), ``bi_demo_<tag>_portal`` and
+``bi_demo_<tag>_warehouse`` (PostgreSQL), ``<tag>`` being 8 hex characters derived from the
+checkout's path (two checkouts never share them; ``DEMO_OBE_DB``/``DEMO_PORTAL_DB``/
+``DEMO_WAREHOUSE_DB`` override the names); every ``up`` drops and recreates them. Servers:
+``DEMO_PG_HOST``/``_PORT``/``_USER``/``_PASSWORD`` (default 127.0.0.1:5432, postgres) and
+``DEMO_MYSQL_*`` (127.0.0.1:3306, root).
+
+Airflow's metadata database: PostgreSQL (``airflow_meta_<tag>_demo`` on the same server, recreated
+by every ``up``) when that server answers, else SQLite in .demo/airflow/; ``BI_METADATA_DB=sqlite``
+or ``postgres`` (``make demo METADATA_DB=...``) chooses. ``up`` waits for Airflow up to
+``DEMO_START_TIMEOUT`` seconds (default 900, or ``--start-timeout``) and stops everything it
+started when Airflow does not come up.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ from devtools.processes import (  # noqa: E402
     stop_group,
 )
 from devtools.seeding import (  # noqa: E402
+    DEMO_NAMES,
     DemoDatabase,
     DemoDatabases,
     ImapAccount,
@@ -52,8 +62,12 @@ from devtools.seeding import (  # noqa: E402
     credentials_values,
     imap_appender,
     load_mailbox,
+    local_demo_names,
+    metadata_database_name,
+    postgres_server,
     sample_report_emails,
     seed_databases,
+    server_answers,
     vonigo_fixtures,
     vonigo_login,
     write_credentials_file,
@@ -61,7 +75,11 @@ from devtools.seeding import (  # noqa: E402
 
 STATE_DIR = Path(os.environ.get("DEMO_STATE_DIR", REPO / ".demo"))
 DAG_IDS = sorted(p.stem for p in (REPO / "dags").glob("*.py") if not p.name.startswith("_"))
-START_TIMEOUT = 240
+# A bound, not an estimate: Airflow is usually up in one to two minutes, but a busy 2-core machine
+# has needed more than four.
+START_TIMEOUT = 900
+PROGRESS_EVERY = 15
+COMPONENTS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
 RUN_TIMEOUT = 900
 
 
@@ -71,14 +89,7 @@ def log(message: str) -> None:
 
 def servers() -> tuple[DemoDatabase, DemoDatabase]:
     env = os.environ.get
-    postgres = DemoDatabase(
-        "postgres",
-        env("DEMO_PG_HOST", "127.0.0.1"),
-        int(env("DEMO_PG_PORT", "5432")),
-        env("DEMO_PG_USER", "postgres"),
-        env("DEMO_PG_PASSWORD", ""),
-        "",
-    )
+    postgres = postgres_server()
     mysql = DemoDatabase(
         "mysql",
         env("DEMO_MYSQL_HOST", "127.0.0.1"),
@@ -138,7 +149,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     now = dt.datetime.now(dt.UTC)
 
     postgres, mysql = servers()
-    databases = DemoDatabases.on(postgres, mysql)
+    databases = DemoDatabases.on(postgres, mysql, local_demo_names())
     log(
         f"seeding {databases.obe.name} (MariaDB {mysql.host}:{mysql.port}), {databases.portal.name} and "
         f"{databases.warehouse.name} (PostgreSQL {postgres.host}:{postgres.port})"
@@ -176,9 +187,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     home = state_dir / "airflow"
     overrides = {
         "AIRFLOW__API__PORT": str(args.port),
+        "AIRFLOW__API__HOST": args.host,
         # Tasks report to the api-server here; Airflow's default assumes port 8080.
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{args.port}/execution/",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{args.port}/execution/",
     }
+    metadata = choose_metadata(postgres)
+    if metadata is not None:
+        metadata.recreate()  # a fresh start, like the SQLite file in the wiped AIRFLOW_HOME
+        overrides["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = metadata.sqlalchemy_url()
     if port_in_use(8793):  # the workers' log server: another local Airflow may hold the default
         from devtools.processes import free_port
 
@@ -199,38 +215,139 @@ def cmd_up(args: argparse.Namespace) -> int:
             "airflow_home": str(home),
             "credentials_dir": str(credentials),
             "databases": {k: v.name for k, v in vars(databases).items()},
+            "metadata_database": metadata.name if metadata else "sqlite",
             "imap_dir": source_info["dovecot_dir"],
         },
     )
-    client = demo_client(state_dir, args.port, wait=True)
     try:
-        client.wait_until_healthy(START_TIMEOUT, ("metadatabase", "scheduler", "dag_processor", "triggerer"))
-        client.wait_for_dags(DAG_IDS, START_TIMEOUT)
+        client = wait_for_airflow(airflow, state_dir, args.port, args.start_timeout)
     except Exception as exc:
-        log(f"Airflow did not come up: {exc}\n{airflow.log_tail()}")
+        log(f"Airflow did not come up: {exc}")
+        print(component_tails(airflow.log_path), flush=True)
+        log("stopping everything the demo started (Airflow, Dovecot, the Vonigo fake)")
+        cmd_down(argparse.Namespace(state_dir=state_dir, drop_databases=False))
+        log(f"logs kept in {state_dir / 'logs'}; a longer wait: DEMO_START_TIMEOUT=1800 make demo")
         return 1
     ready_after = time.monotonic() - started
     log(f"Airflow is ready after {ready_after:.0f}s: {len(DAG_IDS)} DAGs, no import errors")
-    print(banner(args.port, client.password, home))
+    print(banner(args.port, client.password, home, databases, metadata))
     if args.run_all:
         return run_all(client, state_dir, started)
     return 0
 
 
-def demo_client(state_dir: Path, port: int, wait: bool = False) -> AirflowClient:
+def choose_metadata(postgres: DemoDatabase) -> DemoDatabase | None:
+    """Airflow's metadata database for the demo: PostgreSQL (returned) or SQLite (None).
+
+    ``BI_METADATA_DB`` decides when set; otherwise PostgreSQL when it answers on its port, because
+    SQLite takes one writer at a time and the LocalExecutor's tasks then queue behind each other.
+    """
+    from dataclasses import replace
+
+    choice = os.environ.get("BI_METADATA_DB", "")
+    database = replace(postgres, name=metadata_database_name("demo"))
+    if choice == "sqlite":
+        log("Airflow's metadata database: SQLite (BI_METADATA_DB=sqlite)")
+        return None
+    if choice not in ("", "postgres"):
+        raise SystemExit(f"BI_METADATA_DB (METADATA_DB=) must be sqlite or postgres, not {choice!r}")
+    if server_answers(postgres):
+        log(f"Airflow's metadata database: PostgreSQL {postgres.host}:{postgres.port}/{database.name}")
+        return database
+    if choice == "postgres":
+        raise SystemExit(
+            f"BI_METADATA_DB=postgres, but PostgreSQL does not answer on {postgres.host}:{postgres.port}"
+        )
+    log(
+        f"note: PostgreSQL does not answer on {postgres.host}:{postgres.port}; Airflow's metadata goes "
+        "to SQLite (tasks run one at a time)"
+    )
+    return None
+
+
+def wait_for_airflow(airflow: Service, state_dir: Path, port: int, timeout: float) -> AirflowClient:
+    """Wait until the api-server reports every component healthy and every DAG is parsed, saying
+    every ``PROGRESS_EVERY`` seconds how far Airflow has got; raise when ``timeout`` passes or
+    Airflow exits."""
+    started = time.monotonic()
+    deadline = started + timeout
     passwords = state_dir / "airflow" / "passwords.json"
-    deadline = time.monotonic() + (START_TIMEOUT if wait else 0)
-    while not passwords.exists() or not passwords.read_text().strip():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"no {passwords}: is the demo running? (`make demo`)")
-        time.sleep(0.5)
+    client: AirflowClient | None = None
+    next_report = started + PROGRESS_EVERY
+    while True:
+        if not airflow.running():
+            raise RuntimeError(f"scripts/run_airflow.sh exited with status {airflow.process.returncode}")
+        if client is None and passwords.exists() and passwords.read_text().strip():
+            client = AirflowClient(
+                f"http://127.0.0.1:{port}", "admin", json.loads(passwords.read_text())["admin"]
+            )
+        health = client.health() if client else None
+        healthy = [c for c in COMPONENTS if ((health or {}).get(c) or {}).get("status") == "healthy"]
+        if health is None:
+            progress = "api-server not answering yet (migrating the database, starting the components)"
+        else:
+            waiting = [c for c in COMPONENTS if c not in healthy]
+            progress = f"healthy: {', '.join(healthy) or 'none yet'}" + (
+                f"; not yet: {', '.join(waiting)}" if waiting else ""
+            )
+        if client and len(healthy) == len(COMPONENTS):
+            try:
+                parsed = set(client.dags())
+                errors = client.import_errors()
+            except Exception as exc:  # the api-server is up but busy: ask again
+                parsed, errors = set(), []
+                progress += f"; DAGs: {type(exc).__name__}"
+            else:
+                if errors:
+                    text = "; ".join(f"{e['filename']}: {e['stack_trace'][-300:]}" for e in errors)
+                    raise RuntimeError(f"DAG import errors: {text}")
+                if set(DAG_IDS) <= parsed:
+                    return client
+                progress += f"; DAGs parsed: {len(set(DAG_IDS) & parsed)}/{len(DAG_IDS)}"
+        now = time.monotonic()
+        if now > deadline:
+            raise TimeoutError(f"not ready after {timeout:.0f}s ({progress})")
+        if now >= next_report:
+            log(f"  waiting for Airflow, {now - started:.0f}s: {progress}")
+            next_report = now + PROGRESS_EVERY
+        time.sleep(1)
+
+
+def component_tails(log_path: Path, lines: int = 15) -> str:
+    """The last ``lines`` lines of each component in ``airflow standalone``'s combined log (it
+    prefixes every line with ``<component> |``), and of the lines of no component."""
+    if not log_path.exists():
+        return f"(no log at {log_path})"
+    by_component: dict[str, list[str]] = {}
+    for line in log_path.read_text(errors="replace").splitlines():
+        name, sep, _rest = line.partition(" | ")
+        key = name.strip() if sep and name.strip() and " " not in name.strip() else "run_airflow.sh"
+        by_component.setdefault(key, []).append(line)
+    parts = []
+    for name in ("scheduler", "dag-processor", "api-server", "triggerer", "standalone", "run_airflow.sh"):
+        if name in by_component:
+            parts.append(f"--- {name} (last {lines} lines of {log_path})")
+            parts.extend(by_component[name][-lines:])
+    return "\n".join(parts)
+
+
+def demo_client(state_dir: Path, port: int) -> AirflowClient:
+    passwords = state_dir / "airflow" / "passwords.json"
+    if not passwords.exists() or not passwords.read_text().strip():
+        raise SystemExit(f"no {passwords}: is the demo running? (`make demo`)")
     return AirflowClient(f"http://127.0.0.1:{port}", "admin", json.loads(passwords.read_text())["admin"])
 
 
-def banner(port: int, password: str, home: Path) -> str:
+def banner(
+    port: int, password: str, home: Path, databases: DemoDatabases, metadata: DemoDatabase | None
+) -> str:
+    pg = databases.warehouse
+    where = f"PostgreSQL {metadata.name}" if metadata else f"SQLite {home / 'airflow.db'}"
     return f"""
 ================================================================================
  The demo is running: http://localhost:{port}   log in as  admin / {password}
+ Sample databases: {databases.obe.name} (MariaDB), {databases.portal.name} and
+ {databases.warehouse.name} (PostgreSQL). Airflow's metadata: {where}.
 
  1. DAGs: six DAGs, all paused, no import errors.
  2. Trigger the five extract_* DAGs: open each, press Trigger, keep "Unpause on
@@ -238,7 +355,7 @@ def banner(port: int, password: str, home: Path) -> str:
     (Unpausing also starts the latest scheduled interval: expect a scheduled__ run too.)
  3. Then trigger monitor_source_freshness: it measures what the extracts loaded.
  4. Open a task, e.g. extract_obe_mysql > extract_bookings > Logs: rows read/written.
- 5. The results: psql -h 127.0.0.1 -U postgres bi_demo_warehouse
+ 5. The results: psql -h {pg.host} -p {pg.port} -U {pg.user} {pg.name}
       SELECT table_key, status, lag_seconds FROM monitoring.source_table_freshness_latest;
 
  Logs: .demo/logs/, task logs under {home}/logs.   Stop: make demo-stop
@@ -284,7 +401,7 @@ def cmd_down(args: argparse.Namespace) -> int:
             stop_group(pid, grace=20)
     if args.drop_databases:
         postgres, mysql = servers()
-        for database in DemoDatabases.on(postgres, mysql).all():
+        for database in DemoDatabases.on(postgres, mysql, state.get("databases") or local_demo_names()).all():
             database.drop()
             log(f"dropped {database.name}")
     (args.state_dir / "sources.json").unlink(missing_ok=True)
@@ -398,7 +515,7 @@ def cmd_compose_sources(args: argparse.Namespace) -> int:
 
     now = dt.datetime.now(dt.UTC)
     postgres, mysql = servers()
-    databases = DemoDatabases.on(postgres, mysql)
+    databases = DemoDatabases.on(postgres, mysql, DEMO_NAMES)
     counts = retry("the sample databases", lambda: seed_databases(databases, now))
     for name, tables in counts.items():
         log(f"{name}: " + ", ".join(f"{table} {n}" for table, n in tables.items()))
@@ -456,7 +573,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR, help="default: .demo/")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="seed and start the demo")
-    up.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "8080")))
+    up.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("DEMO_PORT") or os.environ.get("AIRFLOW__API__PORT") or 8080),
+    )
+    up.add_argument(
+        "--host",
+        default=os.environ.get("AIRFLOW__API__HOST", "127.0.0.1"),
+        help="where the UI listens: 127.0.0.1 (default) or 0.0.0.0 (make demo HOST=0.0.0.0)",
+    )
+    up.add_argument(
+        "--start-timeout",
+        type=float,
+        default=float(os.environ.get("DEMO_START_TIMEOUT", START_TIMEOUT)),
+        help=f"seconds to wait for Airflow (DEMO_START_TIMEOUT, default {START_TIMEOUT})",
+    )
     up.add_argument("--run-all", action="store_true", help="then trigger every DAG and wait for green")
     up.set_defaults(func=cmd_up)
     down = commands.add_parser("down", help="stop the demo")

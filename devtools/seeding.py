@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import os
 import random
 from collections.abc import Callable, Iterable, Iterator
@@ -27,7 +28,59 @@ from typing import Any
 from bi_pipelines.credentials import CREDENTIAL_FILES, load_connection
 from devtools.sample_sources import FRANCHISES, seed_info_portal, seed_marts, seed_obe
 
+# The compose demo's names: its servers are containers of its own, shared with nobody.
 DEMO_NAMES = {"obe": "bi_demo_obe", "portal": "bi_demo_portal", "warehouse": "bi_demo_warehouse"}
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def checkout_tag(path: Path = REPO_ROOT) -> str:
+    """Eight hex characters naming this checkout (a hash of its path).
+
+    Two checkouts on one machine share the local PostgreSQL and MariaDB servers; database names
+    carrying the tag keep one checkout's demo from dropping the other's databases.
+    """
+    return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+
+
+def local_demo_names(env: dict[str, str] | None = None, path: Path = REPO_ROOT) -> dict[str, str]:
+    """The sample databases of ``make demo`` for this checkout, e.g. ``bi_demo_1a2b3c4d_obe``.
+
+    ``DEMO_OBE_DB``, ``DEMO_PORTAL_DB`` and ``DEMO_WAREHOUSE_DB`` override each name.
+    """
+    env = os.environ if env is None else env
+    tag = checkout_tag(path)
+    return {key: env.get(f"DEMO_{key.upper()}_DB") or f"bi_demo_{tag}_{key}" for key in DEMO_NAMES}
+
+
+def metadata_database_name(purpose: str = "", path: Path = REPO_ROOT) -> str:
+    """Airflow's metadata database on the local PostgreSQL for this checkout:
+    ``airflow_meta_<tag>`` for ``make run``, ``airflow_meta_<tag>_<purpose>`` otherwise (the demo)."""
+    return "_".join(filter(None, ["airflow_meta", checkout_tag(path), purpose]))
+
+
+def postgres_server(env: dict[str, str] | None = None, prefix: str = "DEMO_PG") -> DemoDatabase:
+    """The local PostgreSQL server (``<prefix>_HOST``/``_PORT``/``_USER``/``_PASSWORD``, default
+    127.0.0.1:5432 as postgres, no password), with no database chosen."""
+    env = os.environ if env is None else env
+    return DemoDatabase(
+        "postgres",
+        env.get(f"{prefix}_HOST", "127.0.0.1"),
+        int(env.get(f"{prefix}_PORT", "5432")),
+        env.get(f"{prefix}_USER", "postgres"),
+        env.get(f"{prefix}_PASSWORD", ""),
+        "",
+    )
+
+
+def server_answers(server: DemoDatabase, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``server`` succeeds within ``timeout`` seconds."""
+    import socket
+
+    try:
+        with socket.create_connection((server.host, server.port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 # -- databases ------------------------------------------------------------------------------------
@@ -69,14 +122,41 @@ class DemoDatabase:
             **kwargs,
         )
 
-    def recreate(self) -> None:
-        """Drop the database if it exists and create it empty (a repeatable demo)."""
-        self.drop()
+    def sqlalchemy_url(self) -> str:
+        """The URL Airflow's ``[database] sql_alchemy_conn`` takes for this PostgreSQL database."""
+        from urllib.parse import quote
+
+        if self.kind != "postgres":
+            raise ValueError("Airflow's metadata database here is PostgreSQL")
+        login = quote(self.user, safe="") + (f":{quote(self.password, safe='')}" if self.password else "")
+        return f"postgresql+psycopg2://{login}@{self.host}:{self.port}/{self.name}"
+
+    def exists(self) -> bool:
+        with self._admin() as cur:
+            if self.kind == "postgres":
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.name,))
+            else:
+                cur.execute("SHOW DATABASES LIKE %s", (self.name,))
+            return cur.fetchone() is not None
+
+    def ensure(self) -> bool:
+        """Create the database unless it exists; return whether it was created."""
+        if self.exists():
+            return False
+        self.create()
+        return True
+
+    def create(self) -> None:
         with self._admin() as cur:
             if self.kind == "postgres":
                 cur.execute(f'CREATE DATABASE "{self.name}"')
             else:
                 cur.execute(f"CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+
+    def recreate(self) -> None:
+        """Drop the database if it exists and create it empty (a repeatable demo)."""
+        self.drop()
+        self.create()
 
     def drop(self) -> None:
         with self._admin() as cur:
@@ -428,3 +508,35 @@ def vonigo_login() -> tuple[str, str]:
     from devtools.vonigo_fake import FAKE_PASSWORD, FAKE_USER
 
     return FAKE_USER, FAKE_PASSWORD
+
+
+# -- Airflow's metadata database ---------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """``python -m devtools.seeding metadata-url [--recreate] [--purpose demo]``: make sure this
+    checkout's metadata database exists on the local PostgreSQL and print its SQLAlchemy URL
+    (used by ``scripts/run_airflow.sh`` for ``make run METADATA_DB=postgres``)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m devtools.seeding")
+    commands = parser.add_subparsers(dest="command", required=True)
+    url = commands.add_parser("metadata-url", help="create the metadata database if missing, print its URL")
+    url.add_argument("--purpose", default="", help="a suffix: airflow_meta_<tag>_<purpose>")
+    url.add_argument("--recreate", action="store_true", help="drop it first (a fresh start)")
+    args = parser.parse_args(argv)
+    server = postgres_server(prefix="BI_METADATA_PG")
+    if not server_answers(server):
+        print(f"PostgreSQL does not answer on {server.host}:{server.port}", file=sys.stderr)
+        return 2
+    database = replace(server, name=metadata_database_name(args.purpose))
+    if args.recreate:
+        database.recreate()
+        print(f"created {database.name} on {server.host}:{server.port} (fresh)", file=sys.stderr)
+    elif database.ensure():
+        print(f"created {database.name} on {server.host}:{server.port}", file=sys.stderr)
+    print(database.sqlalchemy_url())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

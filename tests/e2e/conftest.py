@@ -114,9 +114,7 @@ def e2e_stack(dovecot, tmp_path_factory) -> Iterator[E2EStack]:  # noqa: F811 - 
             home,
             credentials,
             AIRFLOW__CORE__EXECUTOR="LocalExecutor",
-            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=(
-                f"postgresql+psycopg2://{metadata.user}@{metadata.host}:{metadata.port}/{metadata.name}"
-            ),
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=_as_demo(metadata).sqlalchemy_url(),
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(passwords),
             AIRFLOW__API__PORT=str(port),
