@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 # extras to the driver as connect options, which the drivers reject, so they are filtered out.
 PROJECT_EXTRA_KEYS = frozenset(
     {"warehouse_dialect", "s3_staging_bucket", "s3_staging_prefix", "iam_role_arn", "region"}
-)
+) | {"statement_timeout", "lock_timeout"}
 CONNECT_ATTEMPTS = 3
 # Seconds to wait for a server to accept a connection; a connection's extra `connect_timeout`
 # overrides it. Without it a dead host holds a task (or a freshness sweep) for minutes.
