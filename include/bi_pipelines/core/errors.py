@@ -21,6 +21,10 @@ class ConfigError(PermanentError, ValueError):
     """A configuration file (YAML or credentials) or a run's params are invalid."""
 
 
+class SchemaError(PermanentError, ValueError):
+    """A source column's type changed in a way the warehouse table cannot take without loss."""
+
+
 class ExtractionError(RuntimeError):
     """An extraction or load failed; a retry may help."""
 

@@ -24,7 +24,16 @@ log = logging.getLogger(__name__)
 # Connection extras this project reads itself (Warehouse.connect). The provider hooks pass unknown
 # extras to the driver as connect options, which the drivers reject, so they are filtered out.
 PROJECT_EXTRA_KEYS = frozenset(
-    {"warehouse_dialect", "s3_staging_bucket", "s3_staging_prefix", "iam_role_arn", "region"}
+    {
+        "warehouse_dialect",
+        "s3_staging_bucket",
+        "s3_staging_prefix",
+        "iam_role_arn",
+        "region",
+        # Session limits in seconds, set by the source readers and the warehouse after connecting.
+        "statement_timeout",
+        "lock_timeout",
+    }
 )
 SUPPORTED_TYPES = frozenset({"postgres", "postgresql", "redshift", "mysql"})
 CONNECT_ATTEMPTS = 3

@@ -2,6 +2,10 @@
 
 Publishing runs in the transaction that staged the rows: nothing is visible until the commit,
 and any failure before it leaves the target exactly as it was.
+
+Every strategy is linear in the rows it touches: deletes are semi-joins against the staged keys
+(``EXISTS``), never a join of every staged row with every target row of the same key -- a
+partition of 50,000 rows replaced by itself would otherwise compare 2.5 billion pairs.
 """
 
 from __future__ import annotations
@@ -9,12 +13,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bi_pipelines.load.tables import POSTGRES, REDSHIFT
+from bi_pipelines.core.errors import PermanentError
+from bi_pipelines.load.tables import REDSHIFT
+
+
+class DuplicateKeyError(PermanentError):
+    """A merge staged several rows with the same key: which one is current is undecidable."""
 
 
 @dataclass(frozen=True)
 class Merge:
-    """Replace target rows whose key is staged, insert the rest (upsert)."""
+    """Replace target rows whose key is staged, insert the rest (upsert).
+
+    The staged rows must have unique keys: a load that stages one key twice fails with
+    :class:`DuplicateKeyError` (nothing published) instead of picking one row by chance.
+    """
 
     key_columns: tuple[str, ...]
 
@@ -41,12 +54,16 @@ class LoadResult:
     rows_deleted: int
     rows_inserted: int
     columns_added: tuple[str, ...] = ()
+    columns_widened: tuple[str, ...] = ()
+    nul_stripped: int = 0
 
     def summary(self) -> str:
         added = f", added columns {', '.join(self.columns_added)}" if self.columns_added else ""
+        widened = f", widened columns {', '.join(self.columns_widened)}" if self.columns_widened else ""
+        nul = f", stripped NUL from {self.nul_stripped} value(s)" if self.nul_stripped else ""
         return (
             f"{self.target}: staged {self.rows_staged}, replaced {self.rows_deleted}, "
-            f"inserted {self.rows_inserted}{added}"
+            f"inserted {self.rows_inserted}{added}{widened}{nul}"
         )
 
 
@@ -61,34 +78,58 @@ def lock_sql(dialect: str, target_sql: str) -> str:
     return f"LOCK TABLE {target_sql} IN SHARE ROW EXCLUSIVE MODE"
 
 
+def check_unique_keys(
+    cur, strategy: Strategy, target: str, staging: str, quote: Callable[[str], str]
+) -> None:
+    """Fail a merge whose staged rows repeat a key (one hash aggregate over the staged rows).
+
+    Raises:
+        DuplicateKeyError: naming the target and the key columns (not the values: keys may be
+            personal data).
+    """
+    if not isinstance(strategy, Merge) or not strategy.key_columns:
+        return
+    keys = ", ".join(quote(c) for c in strategy.key_columns)
+    cur.execute(f"SELECT count(*) FROM (SELECT 1 FROM {staging} GROUP BY {keys} HAVING count(*) > 1) d")
+    duplicated = cur.fetchone()[0]
+    if duplicated:
+        raise DuplicateKeyError(
+            f"{target}: the source sent {duplicated} key(s) of ({', '.join(strategy.key_columns)}) "
+            "more than once in one load; a merge needs one row per key. Fix the source's key (or "
+            "the table's primary_key) so that each row has its own"
+        )
+
+
 def delete_for(
     cur, dialect: str, strategy: Strategy, target_sql: str, staging: str, quote: Callable[[str], str]
 ) -> int:
     """Delete the target rows the staged rows replace; return how many."""
     if isinstance(strategy, ReplaceAll):
-        # TRUNCATE is transactional on PostgreSQL but commits implicitly on Redshift.
-        if dialect == POSTGRES:
-            cur.execute(f"SELECT count(*) FROM {target_sql}")
-            count = cur.fetchone()[0]
-            cur.execute(f"TRUNCATE {target_sql}")
-            return count
+        # DELETE, not TRUNCATE: TRUNCATE takes an ACCESS EXCLUSIVE lock that blocks every reader
+        # until the commit (and deadlocks two overlapping refreshes); under MVCC readers of a
+        # DELETE keep reading the old rows until the commit. It also never commits implicitly
+        # (TRUNCATE does on Redshift). The dead rows are left to (auto)vacuum.
         cur.execute(f"DELETE FROM {target_sql}")
         return cur.rowcount
     key_columns = strategy.key_columns if isinstance(strategy, Merge) else strategy.partition_columns
     if not key_columns:
         raise ValueError("a merge or partition replace needs at least one key column")
-    # A target row matched by several staged rows is still deleted once: no DISTINCT needed.
+    # A semi-join: each target row is deleted once if any staged row has its key, and a
+    # partition's many staged rows are never paired with its many target rows (DELETE ... USING
+    # would join them all: quadratic in the partition's size).
     match = " AND ".join(f"{target_sql}.{quote(c)} = k.{quote(c)}" for c in key_columns)
-    cur.execute(f"DELETE FROM {target_sql} USING {staging} k WHERE {match}")
+    cur.execute(f"DELETE FROM {target_sql} WHERE EXISTS (SELECT 1 FROM {staging} k WHERE {match})")
     return cur.rowcount
 
 
 __all__ = [
+    "DuplicateKeyError",
     "LoadResult",
     "Merge",
     "ReplaceAll",
     "ReplacePartitions",
     "Strategy",
+    "check_unique_keys",
     "delete_for",
     "lock_sql",
 ]

@@ -6,6 +6,8 @@
 - :func:`stage_insert`: Redshift without one: batched multi-row ``INSERT`` statements.
 
 Each returns the number of rows staged; none commits (the caller's transaction publishes).
+Each strips NUL characters from text values (PostgreSQL and Redshift text cannot hold them) and
+counts the values changed in the :class:`~bi_pipelines.load.copy_text.NulCounter` it is given.
 """
 
 from __future__ import annotations
@@ -14,49 +16,125 @@ import gzip
 import io
 import itertools
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
+from bi_pipelines.core.errors import PermanentError
 from bi_pipelines.db.pgcompat import copy_in
 from bi_pipelines.db.rows import RowStream, iter_batches
-from bi_pipelines.load.copy_text import encode_rows
+from bi_pipelines.load.copy_text import NulCounter, encode_rows
 from bi_pipelines.load.redshift import S3Staging, csv_line
 
 Quote = Callable[[str], str]
+
+
+class RejectedValueError(PermanentError):
+    """The warehouse rejected a staged value (out of range, invalid syntax); a retry cannot help."""
 
 
 def _columns_sql(stream: RowStream, quote: Quote) -> str:
     return ", ".join(quote(c) for c in stream.columns)
 
 
-def stage_copy(cur, staging: str, stream: RowStream, quote: Quote) -> int:
-    """``COPY`` the stream into ``staging`` (PostgreSQL)."""
-    chunks = stream.copy_chunks() if stream.copy_chunks else encode_rows(stream.batches())
-    return copy_in(cur, f"COPY {staging} ({_columns_sql(stream, quote)}) FROM STDIN", chunks)
+_COPY_CONTEXT = re.compile(r"COPY [^,]+, line (?P<line>\d+)(?P<rest>.*)", re.DOTALL)
 
 
-def _insert_value(value: Any) -> Any:
+def rejected_value_error(
+    exc: BaseException, target: str, columns: tuple[str, ...]
+) -> RejectedValueError | None:
+    """The error to raise for a ``COPY`` the server rejected, or None when ``exc`` is not one.
+
+    PostgreSQL puts ``COPY stg_x, line N, column C: "<value>"`` in the error's context; the
+    message kept here names the target table, the row (line N is row N of the stream) and the
+    column, with the server's primary message, but never the context's text: for some errors it
+    holds the whole input line, which may hold personal data.
+    """
+    diag = getattr(exc, "diag", None)
+    context = getattr(diag, "context", None) or ""
+    match = _COPY_CONTEXT.search(context)
+    if match is None:
+        return None
+    rest = match["rest"]
+    column = None
+    # Match against the known column names (longest first): a name may contain ':' or ','.
+    for name in sorted(columns, key=len, reverse=True):
+        if rest == f", column {name}" or rest.startswith(f", column {name}:"):
+            column = name
+            break
+    primary = getattr(diag, "message_primary", None) or str(exc).strip().splitlines()[0]
+    where = f"column {column!r}" if column else "a column"
+    return RejectedValueError(
+        f"{target}: the warehouse rejected the value of {where} in row {match['line']} of the "
+        f"load: {primary} (SQLSTATE {getattr(exc, 'pgcode', None) or getattr(diag, 'sqlstate', None)}). "
+        "Fix the value at the source or widen the target column"
+    )
+
+
+def stage_copy(
+    cur,
+    staging: str,
+    stream: RowStream,
+    quote: Quote,
+    nul: NulCounter | None = None,
+    target: str | None = None,
+) -> int:
+    """``COPY`` the stream into ``staging`` (PostgreSQL).
+
+    Raises:
+        RejectedValueError: the server rejected a value; names ``target``, the row and the column.
+    """
+    nul = nul if nul is not None else NulCounter()
+    if stream.copy_chunks:
+        chunks = (nul.copy_text(chunk) for chunk in stream.copy_chunks())
+    else:
+        chunks = encode_rows(stream.batches(), nul)
+    try:
+        return copy_in(cur, f"COPY {staging} ({_columns_sql(stream, quote)}) FROM STDIN", chunks)
+    except Exception as exc:
+        rejected = rejected_value_error(exc, target or staging, stream.columns)
+        if rejected is None:
+            raise
+        # from None: the driver's error carries the context, which may hold a whole input row.
+        raise rejected from None
+
+
+def _insert_value(value: Any, nul: NulCounter) -> Any:
     if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, default=str)
+        return json.dumps(nul.json(value), ensure_ascii=False, default=str)
+    if isinstance(value, str):
+        return nul.text(value)
     return value
 
 
-def stage_insert(cur, staging: str, stream: RowStream, quote: Quote, batch_rows: int) -> int:
+def stage_insert(
+    cur, staging: str, stream: RowStream, quote: Quote, batch_rows: int, nul: NulCounter | None = None
+) -> int:
     """Insert the stream into ``staging`` with multi-row ``INSERT``s of ``batch_rows`` rows."""
+    nul = nul if nul is not None else NulCounter()
     columns = _columns_sql(stream, quote)
     row_sql = "(" + ", ".join(["%s"] * len(stream.columns)) + ")"
     staged = 0
     for rows in iter_batches(itertools.chain.from_iterable(stream.batches()), batch_rows):
         cur.execute(
             f"INSERT INTO {staging} ({columns}) VALUES {', '.join([row_sql] * len(rows))}",
-            [_insert_value(v) for row in rows for v in row],
+            [_insert_value(v, nul) for row in rows for v in row],
         )
         staged += len(rows)
     return staged
 
 
-def stage_s3(cur, staging: str, stream: RowStream, quote: Quote, s3: S3Staging, load_id: str) -> int:
+def stage_s3(
+    cur,
+    staging: str,
+    stream: RowStream,
+    quote: Quote,
+    s3: S3Staging,
+    load_id: str,
+    nul: NulCounter | None = None,
+) -> int:
     """Write one gzip CSV file per batch under the load's S3 prefix, then ``COPY`` them (Redshift)."""
+    nul = nul if nul is not None else NulCounter()
     prefix = f"{s3.prefix.strip('/')}/{load_id}/"
     staged = 0
     part = 0
@@ -65,7 +143,7 @@ def stage_s3(cur, staging: str, stream: RowStream, quote: Quote, s3: S3Staging, 
             continue
         buffer = io.BytesIO()
         with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=3) as gz:
-            gz.write("".join(csv_line(row) for row in batch).encode("utf-8"))
+            gz.write("".join(csv_line([_insert_value(v, nul) for v in row]) for row in batch).encode("utf-8"))
         s3.put(buffer.getvalue(), f"{prefix}part-{part:05d}.csv.gz")
         staged += len(batch)
         part += 1
@@ -74,4 +152,4 @@ def stage_s3(cur, staging: str, stream: RowStream, quote: Quote, s3: S3Staging, 
     return staged
 
 
-__all__ = ["stage_copy", "stage_insert", "stage_s3"]
+__all__ = ["RejectedValueError", "rejected_value_error", "stage_copy", "stage_insert", "stage_s3"]

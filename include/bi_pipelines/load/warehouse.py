@@ -2,12 +2,19 @@
 
 Every load follows the same path, whichever source it comes from:
 
-1. :meth:`Warehouse.ensure_table` creates the target from the source's columns when missing and
-   adds columns that appeared at the source (:mod:`bi_pipelines.load.tables`).
+1. :meth:`Warehouse.ensure_table` creates the target from the source's columns when missing,
+   adds columns that appeared at the source and refuses a column type change that would lose
+   values (:mod:`bi_pipelines.load.tables`). Its DDL runs under locks, so tasks creating the same
+   schema or table at the same moment take turns instead of failing.
 2. :meth:`Warehouse.load` stages the rows into a temporary table (:mod:`bi_pipelines.load.staging`)
-   and publishes them *in the same transaction* (:mod:`bi_pipelines.load.publish`): merge on a
-   key, replace whole partitions, or replace everything. Nothing is visible until the commit;
-   any failure before it rolls back and leaves the target exactly as it was.
+   and publishes them *in the same transaction* (:mod:`bi_pipelines.load.publish`): widen column
+   types the source widened, then merge on a key, replace whole partitions, or replace
+   everything. Nothing is visible until the commit; any failure before it rolls back and leaves
+   the target exactly as it was. Readers keep reading the old rows meanwhile.
+
+Every session is bounded: ``statement_timeout`` and (PostgreSQL) ``lock_timeout`` are set when
+the warehouse is opened, and running into one raises :class:`WarehouseTimeout` saying what the
+load waited for.
 
 Everything else that talks to the warehouse goes through :meth:`Warehouse.transaction` (several
 statements, one commit) or :meth:`Warehouse.query` / :meth:`Warehouse.execute` (one statement).
@@ -16,15 +23,18 @@ statements, one commit) or :meth:`Warehouse.query` / :meth:`Warehouse.execute` (
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from bi_pipelines.core.errors import ExtractionError
 from bi_pipelines.db.identifiers import quote_pg
 from bi_pipelines.db.pgcompat import is_postgres_driver, quote_ident
 from bi_pipelines.db.rows import RowStream
-from bi_pipelines.load.publish import LoadResult, Strategy, delete_for, lock_sql
+from bi_pipelines.load.copy_text import NulCounter
+from bi_pipelines.load.publish import LoadResult, Strategy, check_unique_keys, delete_for, lock_sql
 from bi_pipelines.load.redshift import S3Staging
 from bi_pipelines.load.staging import stage_copy, stage_insert, stage_s3
 from bi_pipelines.load.tables import (
@@ -35,10 +45,45 @@ from bi_pipelines.load.tables import (
     TargetTable,
     column_type,
     evolve_statements,
+    existing_column_types,
     existing_columns,
+    type_widenings,
+    widen_statement,
 )
 
 log = logging.getLogger(__name__)
+
+# Seconds; a connection's extra ``statement_timeout`` / ``lock_timeout`` overrides them. Without
+# them a load waiting behind a forgotten lock, or a runaway statement, holds a worker slot forever.
+DEFAULT_STATEMENT_TIMEOUT = 30 * 60
+DEFAULT_LOCK_TIMEOUT = 5 * 60
+
+# SQLSTATEs of a catalog entry created by a concurrent transaction (unique_violation on
+# pg_namespace or pg_type, duplicate_schema, duplicate_table, duplicate_object).
+_DUPLICATE_STATES = frozenset({"23505", "42P06", "42P07", "42710"})
+_LOCK_NOT_AVAILABLE = "55P03"
+_QUERY_CANCELED = "57014"
+
+
+class WarehouseTimeout(ExtractionError):
+    """A warehouse statement ran into ``lock_timeout`` or ``statement_timeout`` (a retry may help)."""
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a psycopg 3, psycopg2 or redshift_connector error; None for other errors."""
+    code = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    if code:
+        return code
+    if exc.args and isinstance(exc.args[0], dict):  # redshift_connector: the server's fields
+        return exc.args[0].get("C")
+    return None
+
+
+def _advisory_key(name: str) -> int:
+    """A stable signed 64-bit key for ``pg_advisory_xact_lock`` (Python's hash() is salted)."""
+    return int.from_bytes(
+        hashlib.sha256(f"bi_pipelines.ddl:{name}".encode()).digest()[:8], "big", signed=True
+    )
 
 
 class Warehouse:
@@ -49,6 +94,9 @@ class Warehouse:
         dialect: ``"postgres"`` or ``"redshift"``.
         s3_staging: Where Redshift loads stage files; without it Redshift gets multi-row INSERTs.
         insert_batch_rows: Rows per multi-row INSERT statement (Redshift without S3).
+        statement_timeout: Seconds any one statement may run (the session's ``statement_timeout``).
+        lock_timeout: Seconds a statement may wait for a lock (PostgreSQL's ``lock_timeout``;
+            Redshift has none, so there lock waits end at the statement timeout).
     """
 
     def __init__(
@@ -57,6 +105,8 @@ class Warehouse:
         dialect: str = POSTGRES,
         s3_staging: S3Staging | None = None,
         insert_batch_rows: int = 1000,
+        statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ):
         if dialect not in DIALECTS:
             raise ValueError(f"unknown warehouse dialect {dialect!r}")
@@ -64,40 +114,85 @@ class Warehouse:
         self.dialect = dialect
         self.s3_staging = s3_staging
         self.insert_batch_rows = insert_batch_rows
+        self.statement_timeout = float(statement_timeout)
+        self.lock_timeout = float(lock_timeout)
+        # Session settings, committed once: every later transaction of this connection has them.
+        with self.transaction() as cur:
+            cur.execute(f"SET statement_timeout = {int(self.statement_timeout * 1000)}")
+            if dialect == POSTGRES:
+                cur.execute(f"SET lock_timeout = {int(self.lock_timeout * 1000)}")
 
     @classmethod
     def connect(cls, conn_id: str) -> Warehouse:
         """Open the warehouse behind an Airflow connection id (a ``postgres`` or ``redshift`` connection).
 
         A connection's extra may carry ``s3_staging_bucket``, ``s3_staging_prefix``, ``aws_conn_id``
-        and ``iam_role_arn`` (Redshift COPY from S3), and ``warehouse_dialect`` to force the SQL
-        dialect (a PostgreSQL server playing Redshift in tests).
+        and ``iam_role_arn`` (Redshift COPY from S3), ``warehouse_dialect`` to force the SQL
+        dialect (a PostgreSQL server playing Redshift in tests), and ``statement_timeout`` /
+        ``lock_timeout`` in seconds (defaults 1800 and 300).
         """
         from bi_pipelines.db.connections import open_dbapi
 
         conn, conn_type, extra = open_dbapi(conn_id)
         dialect = extra.get("warehouse_dialect") or (REDSHIFT if conn_type == "redshift" else POSTGRES)
-        return cls(conn, dialect, S3Staging.from_extra(extra))
+        try:
+            return cls(
+                conn,
+                dialect,
+                S3Staging.from_extra(extra),
+                statement_timeout=float(extra.get("statement_timeout", DEFAULT_STATEMENT_TIMEOUT)),
+                lock_timeout=float(extra.get("lock_timeout", DEFAULT_LOCK_TIMEOUT)),
+            )
+        except BaseException:
+            conn.close()
+            raise
 
     # -- transactions -------------------------------------------------------------------------
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def transaction(self, subject: str | None = None) -> Iterator[Any]:
         """A cursor whose statements commit together when the block ends.
 
         Any exception -- ``BaseException`` included (a task killed mid-way, a ``KeyboardInterrupt``)
         -- rolls back instead and propagates. Every statement of this class runs in one of these,
         so no transaction (nor its snapshot) stays open between calls.
+
+        Args:
+            subject: What the statements work on (``raw_obe.bookings``), for timeout messages.
+
+        Raises:
+            WarehouseTimeout: a statement ran into ``lock_timeout`` or ``statement_timeout``.
         """
         try:
             with self._conn.cursor() as cur:
                 yield cur
             self._conn.commit()
-        except BaseException:
+        except BaseException as exc:
             try:
                 self._conn.rollback()
             except Exception:  # a broken connection must not hide the original error
                 log.debug("rolling back the warehouse transaction failed", exc_info=True)
+            timeout = self._timeout_error(exc, subject)
+            if timeout is not None:
+                raise timeout from exc
             raise
+
+    def _timeout_error(self, exc: BaseException, subject: str | None) -> WarehouseTimeout | None:
+        code = sqlstate(exc)
+        what = subject or "a warehouse table"
+        if code == _LOCK_NOT_AVAILABLE:
+            return WarehouseTimeout(
+                f"waited {self.lock_timeout:g} s for a lock on {what} (another load or a reader "
+                "holding an exclusive lock); lock_timeout is the connection extra `lock_timeout` "
+                f"(seconds, default {DEFAULT_LOCK_TIMEOUT}) of the warehouse connection"
+            )
+        if code == _QUERY_CANCELED and "statement timeout" in str(exc):
+            return WarehouseTimeout(
+                f"a statement on {what} ran longer than {self.statement_timeout:g} s (waiting for a "
+                "lock or working) and was cancelled; statement_timeout is the connection extra "
+                f"`statement_timeout` (seconds, default {DEFAULT_STATEMENT_TIMEOUT}) of the warehouse "
+                "connection"
+            )
+        return None
 
     def query(self, sql: str, params: Any = None) -> list[tuple]:
         """Run one statement in its own transaction and return its rows."""
@@ -128,20 +223,72 @@ class Warehouse:
         with self.transaction() as cur:
             return existing_columns(cur, schema, table)
 
+    def existing_column_types(self, schema: str, table: str) -> dict[str, str]:
+        with self.transaction() as cur:
+            return existing_column_types(cur, schema, table, self.dialect)
+
+    def _ddl_lock(self, cur, target: TargetTable) -> dict[str, str]:
+        """Serialise DDL on ``target`` with every other load's; return its columns read after.
+
+        PostgreSQL: transaction-level advisory locks, one for the schema (``CREATE SCHEMA``
+        races between tables) then one for the table, always in that order. Redshift has no
+        advisory locks: an existing table is locked (``LOCK``); creating a missing one relies on
+        ``IF NOT EXISTS`` and the caller's retry.
+        """
+        if self.dialect == POSTGRES:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_advisory_key(target.schema),))
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_advisory_key(str(target)),))
+            return existing_column_types(cur, target.schema, target.table, self.dialect)
+        types = existing_column_types(cur, target.schema, target.table, self.dialect)
+        if types:
+            cur.execute(lock_sql(self.dialect, self.qualified(target.schema, target.table)))
+            types = existing_column_types(cur, target.schema, target.table, self.dialect)
+        return types
+
     def ensure_table(self, target: TargetTable) -> tuple[str, ...]:
         """Create the target (and its schema) when missing; add new source columns. Commits.
 
+        Safe when several tasks call it for the same schema or table at once: the DDL runs under
+        :meth:`_ddl_lock`, the catalog is read again after the lock, and a catalog entry created
+        by someone else between the read and the DDL (``UniqueViolation``, ``DuplicateObject``)
+        makes it start over once.
+
         Returns:
             The names of columns added to an existing table.
+
+        Raises:
+            SchemaError: a column's type changed in a way the table cannot take (see
+                :func:`~bi_pipelines.load.tables.type_change`); widenings are applied by
+                :meth:`load`, in its publish transaction.
         """
-        with self.transaction() as cur:
-            existing = existing_columns(cur, target.schema, target.table)
-            statements, added = evolve_statements(target, existing, self.q, self.dialect)
-            for statement in statements:
-                cur.execute(statement)
+        for attempt in (1, 2):
+            try:
+                with self.transaction(f"{target} (schema change)") as cur:
+                    types = self._ddl_lock(cur, target)
+                    type_widenings(target, types, self.dialect)  # fails at once on a narrowing
+                    statements, added = evolve_statements(target, list(types), self.q, self.dialect)
+                    for statement in statements:
+                        cur.execute(statement)
+                break
+            except Exception as exc:
+                if attempt == 2 or sqlstate(exc) not in _DUPLICATE_STATES:
+                    raise
+                log.info("%s: created concurrently by another load (%s); reading it again", target, exc)
         if added:
             log.info("%s: added column(s) that appeared at the source: %s", target, ", ".join(added))
         return tuple(added)
+
+    def _widen_on_redshift(self, target: TargetTable, widenings) -> None:
+        """Redshift cannot run ``ALTER COLUMN ... TYPE`` inside a transaction block: run each
+        widening (VARCHAR only, see ``type_widenings``) as its own statement, before the load's
+        transaction. A load failing afterwards leaves the wider column, which loses nothing."""
+        self._conn.autocommit = True
+        try:
+            with self._conn.cursor() as cur:
+                for widening in widenings:
+                    cur.execute(widen_statement(target, widening, self.q))
+        finally:
+            self._conn.autocommit = False
 
     # -- loading ------------------------------------------------------------------------------
     def load(
@@ -165,27 +312,59 @@ class Warehouse:
         load_id = uuid.uuid4().hex[:12]
         staging = self.q(f"stg_{target.table[:40]}_{load_id}")
         target_sql = self.qualified(target.schema, target.table)
-        all_columns = self.existing_columns(target.schema, target.table)
-        missing = [c for c in stream.columns if c not in all_columns]
+        types = self.existing_column_types(target.schema, target.table)
+        missing = [c for c in stream.columns if c not in types]
         if missing:
             raise ValueError(f"{target}: columns {missing} do not exist; call ensure_table first")
-        with self.transaction() as cur:
-            cur.execute(f"CREATE TEMPORARY TABLE {staging} (LIKE {target_sql})")
+        widenings = type_widenings(target, types, self.dialect)
+        if widenings and self.dialect == REDSHIFT:
+            self._widen_on_redshift(target, widenings)
+            types, widenings = self.existing_column_types(target.schema, target.table), []
+        staging_types = {**types, **{w.column: w.new for w in widenings}}
+        nul = NulCounter()
+        with self.transaction(str(target)) as cur:
+            # The staging table is built from the column list, not LIKE the target: LIKE would
+            # lock the target before the publish lock (two full refreshes then deadlock).
+            columns_ddl = ", ".join(f"{self.q(c)} {t}" for c, t in staging_types.items())
+            cur.execute(f"CREATE TEMPORARY TABLE {staging} ({columns_ddl})")
             if self.dialect == POSTGRES:
-                staged = stage_copy(cur, staging, stream, self.q)
+                staged = stage_copy(cur, staging, stream, self.q, nul, str(target))
             elif self.s3_staging is not None:
-                staged = stage_s3(cur, staging, stream, self.q, self.s3_staging, load_id)
+                staged = stage_s3(cur, staging, stream, self.q, self.s3_staging, load_id, nul)
             else:
-                staged = stage_insert(cur, staging, stream, self.q, self.insert_batch_rows)
-            cur.execute(lock_sql(self.dialect, target_sql))
+                staged = stage_insert(cur, staging, stream, self.q, self.insert_batch_rows, nul)
+            if widenings:
+                # ALTER TYPE needs ACCESS EXCLUSIVE: take it as the publish lock rather than
+                # upgrading from the publish lock. Another load may have widened meanwhile.
+                cur.execute(f"LOCK TABLE {target_sql} IN ACCESS EXCLUSIVE MODE")
+                now = existing_column_types(cur, target.schema, target.table, self.dialect)
+                widenings = type_widenings(target, now, self.dialect)
+                for widening in widenings:
+                    cur.execute(widen_statement(target, widening, self.q))
+            else:
+                cur.execute(lock_sql(self.dialect, target_sql))
             if before_publish is not None:
                 before_publish(cur)
+            check_unique_keys(cur, strategy, str(target), staging, self.q)
             deleted = delete_for(cur, self.dialect, strategy, target_sql, staging, self.q)
-            cols = ", ".join(self.q(c) for c in all_columns)
+            cols = ", ".join(self.q(c) for c in types)
             cur.execute(f"INSERT INTO {target_sql} ({cols}) SELECT {cols} FROM {staging}")
             inserted = cur.rowcount
             cur.execute(f"DROP TABLE {staging}")
-        return LoadResult(str(target), staged, max(deleted, 0), inserted)
+        widened = tuple(w.column for w in widenings)
+        for widening in widenings:
+            log.info(
+                "%s: widened column %s from %s to %s", target, widening.column, widening.old, widening.new
+            )
+        if nul.values:
+            log.warning(
+                "%s: stripped NUL characters from %d text value(s) (the warehouse cannot store them)",
+                target,
+                nul.values,
+            )
+        return LoadResult(
+            str(target), staged, max(deleted, 0), inserted, columns_widened=widened, nul_stripped=nul.values
+        )
 
     def close(self) -> None:
         try:
