@@ -21,6 +21,10 @@ class ConfigError(PermanentError, ValueError):
     """A configuration file (YAML or credentials) or a run's params are invalid."""
 
 
+class SchemaError(PermanentError):
+    """A source table has a column the warehouse cannot hold (a type with no mapping)."""
+
+
 class ExtractionError(RuntimeError):
     """An extraction or load failed; a retry may help."""
 

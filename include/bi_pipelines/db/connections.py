@@ -18,7 +18,15 @@ log = logging.getLogger(__name__)
 # Connection extras this project reads itself (Warehouse.connect). The provider hooks pass unknown
 # extras to the driver as connect options, which the drivers reject, so they are filtered out.
 PROJECT_EXTRA_KEYS = frozenset(
-    {"warehouse_dialect", "s3_staging_bucket", "s3_staging_prefix", "iam_role_arn", "region"}
+    {
+        "warehouse_dialect",
+        "s3_staging_bucket",
+        "s3_staging_prefix",
+        "iam_role_arn",
+        "region",
+        "lock_timeout",
+        "statement_timeout",
+    }
 )
 CONNECT_ATTEMPTS = 3
 # Seconds to wait for a server to accept a connection; a connection's extra `connect_timeout`
