@@ -135,13 +135,30 @@ class PostgresSource(RelationalSource):
             return "text", "text", "S"
         return type_name, _PRECISION.sub("", type_name).strip(), category
 
-    def select_sql(self, table: TableSpec, columns: list[SourceColumn], window: Window | None) -> str:
-        """The SELECT for a window, with every value already in its warehouse form."""
+    def select_sql(
+        self,
+        table: TableSpec,
+        columns: list[SourceColumn],
+        window: Window | None,
+        arrays_as_text: bool = False,
+    ) -> str:
+        """The SELECT for a window, with every value already in its warehouse form.
+
+        Args:
+            table: The table read.
+            columns: The columns read, from :meth:`describe`.
+            window: The window on the cursor column, or None for the whole table.
+            arrays_as_text: Select arrays as their text form (``{a,"b c"}``), for typed rows:
+                the array literal is what both COPY and INSERT take for an array column, where
+                a Python list would be encoded as JSON.
+        """
         zone = table.source_timezone
         exprs = []
         for c in columns:
             col = self.q(c.name)
-            if c.kind == "naive_timestamp":
+            if arrays_as_text and c.target_type.endswith("[]"):
+                exprs.append(f"{col}::text AS {col}")
+            elif c.kind == "naive_timestamp":
                 exprs.append(f"({col} AT TIME ZONE {self._literal(zone)}) AS {col}")
             elif c.select_cast:
                 exprs.append(f"{col}::{c.select_cast} AS {col}")
@@ -169,9 +186,10 @@ class PostgresSource(RelationalSource):
 
     def row_stream(self, table: TableSpec, columns: list[SourceColumn], window: Window | None) -> RowStream:
         sql = self.select_sql(table, columns, window)
+        typed_sql = self.select_sql(table, columns, window, arrays_as_text=True)
         names = tuple(c.name for c in columns)
         copy_chunks = (lambda: self._copy_out(sql)) if self.supports_copy_out else None
-        return RowStream(names, batches=lambda: self._fetch_batches(sql), copy_chunks=copy_chunks)
+        return RowStream(names, batches=lambda: self._fetch_batches(typed_sql), copy_chunks=copy_chunks)
 
     def _copy_out(self, sql: str) -> Iterator[bytes]:
         return copy_out(self.conn, f"COPY ({sql}) TO STDOUT")
