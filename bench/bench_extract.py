@@ -7,10 +7,15 @@ on the local server, then times, in this same run and on the same rows:
 * ``raw pipe``: ``psql COPY TO STDOUT | psql COPY FROM STDIN`` (MySQL: ``mysql --quick --batch``);
 * ``GenericTransfer``: Airflow's common-sql operator, the usual "just use Airflow" baseline.
 
+For MySQL it also loads a table of large text values (``--text-rows`` rows of 256 KB) twice: plain
+letters, then the same number of bytes dense with tabs, backslashes and newlines, which COPY text
+must escape. The dense load must take less than twice the plain one (escaping is linear).
+
 Every case runs in its own process so its peak RSS is its own. One line per case:
 rows/s, seconds, peak RSS, and the ratio against the baselines. Not a test: ``make bench``.
 
 Usage: python bench/bench_extract.py [--rows 1000000] [--big-rows 3000000] [--skip-generic]
+       [--text-rows 200] [--sources postgres,mysql,mysql_text]
 """
 
 from __future__ import annotations
@@ -66,6 +71,22 @@ SELECT seq, seq % 500, CONCAT('customer ', seq, ' Zoë'), (seq % 100000) / 100.0
        seq / 7.0
 FROM seq_{lo}_to_{hi}
 """
+# 256 KB per value: plain letters, or the same bytes where half are characters COPY escapes.
+TEXT_VALUE_BYTES = 256 * 1024
+MYSQL_TEXT_DDL = """
+CREATE TABLE {table} (
+  order_id BIGINT PRIMARY KEY, updated_at DATETIME NOT NULL, note LONGTEXT
+) ENGINE=InnoDB
+"""
+MYSQL_TEXT_FILL = """
+INSERT INTO {table}
+SELECT seq, TIMESTAMP('2026-06-01') + INTERVAL seq SECOND, REPEAT({piece}, {repeat})
+FROM seq_1_to_{rows}
+"""
+TEXT_PIECES = {
+    "plain": "'abcdefgh'",
+    "dense": "CONCAT('ab', CHAR(9), '\\\\', CHAR(10), 'c', CHAR(13), '\\\\')",
+}
 COLUMNS = "order_id, franchise_id, customer, amount, quantity, paid, note, created_at, updated_at, service_date, score"
 TARGET_DDL = """
 CREATE SCHEMA IF NOT EXISTS {schema};
@@ -96,7 +117,7 @@ def case_pipeline(args) -> dict:
             target: {{conn_id: bench_target, schema: {args.schema}}}
             defaults: {{timezone: America/Vancouver}}
             tables:
-              orders:
+              {args.table or "orders"}:
                 {"source_schema: src" if args.dialect == "postgres" else ""}
                 primary_key: [order_id]
                 cursor_column: updated_at
@@ -112,7 +133,7 @@ def case_pipeline(args) -> dict:
 
     window = Window(dt.datetime.fromisoformat(WINDOW_START), dt.datetime.fromisoformat(WINDOW_END), "bench")
     started = time.perf_counter()
-    summary = extract_table(flow, flow.table("orders"), window)
+    summary = extract_table(flow, flow.table(args.table or "orders"), window)
     return {"seconds": time.perf_counter() - started, "rows": summary.rows_inserted, "rss_mb": peak_rss_mb()}
 
 
@@ -294,6 +315,46 @@ def bench_source(dialect: str, args, env: dict) -> list[str]:
     return verdicts
 
 
+def bench_mysql_text(args, env: dict) -> list[str]:
+    """Large text values: the dense (escaped) load against the same bytes in plain letters."""
+    with postgres_database("bench_tgt") as target, mysql_database("bench_src") as source:
+        env = dict(env)
+        env["AIRFLOW_CONN_BENCH_SOURCE"] = source.airflow_conn_json()
+        env["AIRFLOW_CONN_BENCH_TARGET"] = target.airflow_conn_json()
+        print(f"\n== mysql -> postgres: {args.text_rows} rows of 256 KB text values", flush=True)
+        results = {}
+        for kind, piece in TEXT_PIECES.items():
+            table = f"texts_{kind}"
+            source.execute(MYSQL_TEXT_DDL.format(table=table))
+            # Every piece is 8 characters, so both tables hold the same number of bytes.
+            source.execute(
+                MYSQL_TEXT_FILL.format(
+                    table=table, piece=piece, repeat=TEXT_VALUE_BYTES // 8, rows=args.text_rows
+                )
+            )
+            result = run_child(
+                "pipeline", env, dialect="mysql", schema=f"bench_{kind}", workdir=args.workdir, table=table
+            )
+            assert result["rows"] == args.text_rows, result
+            results[kind] = result
+            got = target.query(f"SELECT sum(octet_length(note)) FROM bench_{kind}.{table}")[0][0]
+            assert got == args.text_rows * TEXT_VALUE_BYTES, got
+        megabytes = args.text_rows * TEXT_VALUE_BYTES / 2**20
+        plain = results["plain"]["seconds"]
+        for kind, result in results.items():
+            seconds = result["seconds"]
+            print(
+                f"{'mysql: 256 KB text values, ' + kind:<44} {args.text_rows / seconds:>12,.1f} rows/s "
+                f"{seconds:8.2f} s  {megabytes / seconds:7.1f} MB/s  peak RSS {result['rss_mb']:7.0f} MB  "
+                f"{seconds / plain:.2f}x the plain-text time",
+                flush=True,
+            )
+        ratio = results["dense"]["seconds"] / plain
+    return [
+        f"mysql: 256 KB escaped text within 2x plain text: {'met' if ratio <= 2 else 'MISSED'} ({ratio:.2f}x)"
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -301,7 +362,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--big-rows", type=int, default=3_000_000)
     parser.add_argument("--skip-generic", action="store_true", help="skip the slow GenericTransfer baseline")
-    parser.add_argument("--sources", default="postgres,mysql")
+    parser.add_argument("--text-rows", type=int, default=200, help="rows of 256 KB text values")
+    parser.add_argument("--sources", default="postgres,mysql,mysql_text")
+    parser.add_argument("--table")
     parser.add_argument("--child")
     parser.add_argument("--dialect")
     parser.add_argument("--schema")
@@ -320,7 +383,10 @@ def main() -> None:
     print(f"extraction benchmark: {args.rows:,} rows of 11 mixed-type columns; each case in its own process")
     verdicts = []
     for dialect in args.sources.split(","):
-        verdicts += bench_source(dialect, args, env)
+        if dialect == "mysql_text":
+            verdicts += bench_mysql_text(args, env)
+        else:
+            verdicts += bench_source(dialect, args, env)
     print("\nTargets:")
     for verdict in verdicts:
         print(f"  {verdict}")

@@ -22,7 +22,8 @@ class ConfigError(PermanentError, ValueError):
 
 
 class SchemaError(PermanentError, ValueError):
-    """A source column's type changed in a way the warehouse table cannot take without loss."""
+    """A source column the warehouse cannot hold as it is: a type with no mapping, or a type change
+    that would lose data (a narrowing, an incompatible kind)."""
 
 
 class ExtractionError(RuntimeError):

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from bi_pipelines.core.errors import ExtractionError
 from bi_pipelines.core.windows import Window
 from bi_pipelines.db.connections import open_dbapi
 from bi_pipelines.load.publish import Merge, ReplaceAll
@@ -37,6 +38,7 @@ class ExtractSummary:
     rows_replaced: int
     rows_inserted: int
     zero_dates_nulled: int
+    nul_values_stripped: int
     columns_added: tuple[str, ...]
     seconds: float
 
@@ -46,18 +48,24 @@ class ExtractSummary:
 
 def open_source(dialect: str, conn_id: str) -> RelationalSource:
     """Open the source behind ``conn_id`` with the reader for its dialect."""
-    conn, _, _ = open_dbapi(conn_id)
+    conn, _, extra = open_dbapi(conn_id)
     if dialect == "mysql":
         from bi_pipelines.sources.relational.mysql import MySqlSource
 
-        return MySqlSource(conn, conn_id)
-    if dialect == "redshift":
+        cls = MySqlSource
+    elif dialect == "redshift":
         from bi_pipelines.sources.relational.postgres import RedshiftSource
 
-        return RedshiftSource(conn, conn_id)
-    from bi_pipelines.sources.relational.postgres import PostgresSource
+        cls = RedshiftSource
+    else:
+        from bi_pipelines.sources.relational.postgres import PostgresSource
 
-    return PostgresSource(conn, conn_id)
+        cls = PostgresSource
+    try:
+        return cls(conn, conn_id, extra)
+    except BaseException:
+        conn.close()
+        raise
 
 
 def extract_table(
@@ -75,7 +83,10 @@ def extract_table(
         before_publish: Test hook called between staging and publishing.
 
     Raises:
-        ExtractionError: naming the connection and table when the source cannot be read.
+        ExtractionError: naming the connection and table when the source cannot be read, or when
+            the source session gave up waiting for a lock or stopped a long query (saying which
+            connection extra to raise).
+        SchemaError: when a source column has a type the warehouse cannot hold.
     """
     started = time.monotonic()
     where = f"{flow.dag.dag_id}.{table.name} (connection {flow.source_conn_id!r})"
@@ -98,13 +109,25 @@ def extract_table(
             result = warehouse.load(target, stream, strategy, before_publish=hook)
         finally:
             warehouse.close()
+    except Exception as exc:
+        message = source.timeout_message(exc, where)
+        if message is None:
+            raise
+        raise ExtractionError(message) from exc
     finally:
         source.close()
     if source.zero_dates:
         log.warning(
-            "%s: %d zero date value(s) (0000-00-00 or a zero month/day) were loaded as NULL",
+            "%s: %d zero date value(s) (0000-00-00, a zero month/day, or year 0) were loaded as NULL",
             where,
             source.zero_dates,
+        )
+    if source.nul_values:
+        log.warning(
+            "%s: %d text value(s) held NUL characters, which the warehouse cannot store; they were "
+            "loaded with the NUL characters removed",
+            where,
+            source.nul_values,
         )
     summary = ExtractSummary(
         table=table.qualified_source,
@@ -115,6 +138,7 @@ def extract_table(
         rows_replaced=result.rows_deleted,
         rows_inserted=result.rows_inserted,
         zero_dates_nulled=source.zero_dates,
+        nul_values_stripped=source.nul_values,
         columns_added=added,
         seconds=round(time.monotonic() - started, 3),
     )

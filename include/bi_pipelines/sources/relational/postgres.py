@@ -5,6 +5,12 @@ configured zone by the server (``AT TIME ZONE``), and the window is compared on 
 PostgreSQL streams with ``COPY (SELECT ...) TO STDOUT`` straight into a PostgreSQL target, or
 with a server-side (named) cursor; Redshift has no ``COPY TO STDOUT`` and streams through an
 explicit ``DECLARE ... CURSOR`` / ``FETCH``, which every driver supports.
+
+Warehouse types never name a type that lives in the source database: a domain lands as its base
+type, an enum, composite, range or any type outside ``pg_catalog`` (an extension's) as ``text``,
+and an array of such a type as ``text[]`` (an array of a domain as an array of its base type).
+Sessions wait at most ``lock_timeout`` for a lock and run a statement at most ``statement_timeout``
+(connection extras, seconds; see ``reader.py`` for the defaults).
 """
 
 from __future__ import annotations
@@ -17,11 +23,33 @@ from bi_pipelines.core.windows import Window
 from bi_pipelines.db.identifiers import quote_pg
 from bi_pipelines.db.pgcompat import copy_out, is_psycopg3, literal, quote_ident
 from bi_pipelines.db.rows import RowStream
-from bi_pipelines.sources.relational.reader import FETCH_ROWS, RelationalSource, SourceColumn
+from bi_pipelines.sources.relational.reader import (
+    FETCH_ROWS,
+    RelationalSource,
+    SourceColumn,
+    session_timeouts,
+    timeout_message,
+)
 from bi_pipelines.sources.relational.spec import TableSpec
 
 _NAIVE = "timestamp without time zone"
 _PRECISION = re.compile(r"\(\d+(?:,\s*\d+)?\)")
+# One row per column, with its type's row in pg_type: name and type modifier to resolve from.
+_COLUMNS_SQL = """
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid, a.atttypmod
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum
+"""
+# What resolving a type needs: its kind, category, schema, domain base type and array element.
+_TYPE_SQL = """
+SELECT format_type(t.oid, %s), t.typtype, t.typcategory, n.nspname, t.typbasetype, t.typtypmod,
+       CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE 0 END
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE t.oid = %s
+"""
 
 
 def _kind(base: str, category: str) -> str:
@@ -59,42 +87,81 @@ class PostgresSource(RelationalSource):
         schema = table.source_schema or "public"
         return f"{self.q(schema)}.{self.q(table.source_table)}"
 
+    def __init__(self, conn, conn_id: str, extra: dict | None = None):
+        super().__init__(conn, conn_id, extra)
+        self.lock_timeout, self.statement_timeout = session_timeouts(extra)
+        self._set_timeouts()
+
+    def _set_timeouts(self) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(f"SET lock_timeout = {int(self.lock_timeout * 1000)}")
+            cur.execute(f"SET statement_timeout = {int(self.statement_timeout * 1000)}")
+        self.conn.commit()
+
+    def timeout_message(self, exc: BaseException, where: str) -> str | None:
+        # Matched on the server's message: COPY TO STDOUT failures carry no SQLSTATE here.
+        text = str(exc)
+        if "canceling statement due to lock timeout" in text:
+            return timeout_message(where, "lock", self.lock_timeout, self.conn_id)
+        if "canceling statement due to statement timeout" in text:
+            return timeout_message(where, "statement", self.statement_timeout, self.conn_id)
+        return None
+
     def describe(self, table: TableSpec) -> list[SourceColumn]:
         with self.conn.cursor() as cur:
-            cur.execute(
-                """
-                SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typtype, t.typcategory
-                FROM pg_attribute a
-                JOIN pg_class c ON c.oid = a.attrelid
-                JOIN pg_namespace n ON n.oid = c.relnamespace
-                JOIN pg_type t ON t.oid = a.atttypid
-                WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
-                ORDER BY a.attnum
-                """,
-                (table.source_schema or "public", table.source_table),
-            )
+            cur.execute(_COLUMNS_SQL, (table.source_schema or "public", table.source_table))
             rows = cur.fetchall()
+            columns = []
+            for name, type_name, type_oid, typmod in rows:
+                target, base, category = self._resolve(cur, type_oid, typmod)
+                if base == _NAIVE:
+                    target = "timestamp with time zone"
+                cast = target if target not in (type_name, "timestamp with time zone") else None
+                columns.append(SourceColumn(name, type_name, target, _kind(base, category), cast))
         self.conn.commit()
-        columns = []
-        for name, type_name, typtype, category in rows:
-            base = _PRECISION.sub("", type_name).strip()
-            if typtype in ("e", "c", "r", "m"):
-                target = "text"  # enums, composites and ranges land as their text form
-            elif base == _NAIVE:
-                target = "timestamp with time zone"
-            else:
-                target = type_name
-            columns.append(SourceColumn(name, type_name, target, _kind(base, category)))
         return columns
 
-    def select_sql(self, table: TableSpec, columns: list[SourceColumn], window: Window | None) -> str:
-        """The SELECT for a window, with every value already in its warehouse form."""
+    def _resolve(self, cur, type_oid: int, typmod: int) -> tuple[str, str, str]:
+        """``(warehouse type, base type name without modifiers, category)`` of a source type."""
+        cur.execute(_TYPE_SQL, (typmod, type_oid))
+        type_name, typtype, category, schema, base_oid, base_typmod, element = cur.fetchone()
+        if typtype == "d":  # a domain: its base type, with the domain's own modifier if it has one
+            return self._resolve(cur, base_oid, base_typmod if base_typmod != -1 else typmod)
+        if element:
+            target, base, _ = self._resolve(cur, element, typmod)
+            return f"{target}[]", f"{base}[]", "A"
+        if typtype in ("e", "c", "r", "m", "p") or schema != "pg_catalog":
+            # Enums, composites, ranges and extension types land as their text form.
+            return "text", "text", "S"
+        return type_name, _PRECISION.sub("", type_name).strip(), category
+
+    def select_sql(
+        self,
+        table: TableSpec,
+        columns: list[SourceColumn],
+        window: Window | None,
+        arrays_as_text: bool = False,
+    ) -> str:
+        """The SELECT for a window, with every value already in its warehouse form.
+
+        Args:
+            table: The table read.
+            columns: The columns read, from :meth:`describe`.
+            window: The window on the cursor column, or None for the whole table.
+            arrays_as_text: Select arrays as their text form (``{a,"b c"}``), for typed rows:
+                the array literal is what both COPY and INSERT take for an array column, where
+                a Python list would be encoded as JSON.
+        """
         zone = table.source_timezone
         exprs = []
         for c in columns:
             col = self.q(c.name)
-            if c.kind == "naive_timestamp":
+            if arrays_as_text and c.target_type.endswith("[]"):
+                exprs.append(f"{col}::text AS {col}")
+            elif c.kind == "naive_timestamp":
                 exprs.append(f"({col} AT TIME ZONE {self._literal(zone)}) AS {col}")
+            elif c.select_cast:
+                exprs.append(f"{col}::{c.select_cast} AS {col}")
             elif c.target_type == "text" and c.source_type != "text":
                 exprs.append(f"{col}::text AS {col}")
             else:
@@ -119,9 +186,10 @@ class PostgresSource(RelationalSource):
 
     def row_stream(self, table: TableSpec, columns: list[SourceColumn], window: Window | None) -> RowStream:
         sql = self.select_sql(table, columns, window)
+        typed_sql = self.select_sql(table, columns, window, arrays_as_text=True)
         names = tuple(c.name for c in columns)
         copy_chunks = (lambda: self._copy_out(sql)) if self.supports_copy_out else None
-        return RowStream(names, batches=lambda: self._fetch_batches(sql), copy_chunks=copy_chunks)
+        return RowStream(names, batches=lambda: self._fetch_batches(typed_sql), copy_chunks=copy_chunks)
 
     def _copy_out(self, sql: str) -> Iterator[bytes]:
         return copy_out(self.conn, f"COPY ({sql}) TO STDOUT")
@@ -144,6 +212,13 @@ class RedshiftSource(PostgresSource):
 
     def q(self, identifier: str) -> str:
         return quote_pg(identifier)
+
+    def _set_timeouts(self) -> None:
+        # Redshift has no lock_timeout: a statement waiting for a lock is bounded by
+        # statement_timeout alone.
+        with self.conn.cursor() as cur:
+            cur.execute(f"SET statement_timeout TO {int(self.statement_timeout * 1000)}")
+        self.conn.commit()
 
     def _literal(self, value) -> str:
         return "'" + str(value).replace("'", "''") + "'"
