@@ -598,13 +598,19 @@ class VonigoClient:
         """
         max_passes = max_passes or self.settings.max_passes
         started = time.monotonic()
-        fetch = {"list_keys": list_keys, "id_key": id_key, "page_size": page_size, "max_pages": max_pages}
-        first = self.fetch_all(path, params, **fetch)  # type: ignore[arg-type]
+        keys = tuple(list_keys)
+
+        def fetch() -> PageResult:
+            return self.fetch_all(
+                path, params, list_keys=keys, id_key=id_key, page_size=page_size, max_pages=max_pages
+            )
+
+        first = fetch()
         kept = {str(r[id_key]): r for r in first.records}
         total = PageResult(records=[], pages=first.pages, duplicates=first.duplicates)
         previous = _listing(first.records, id_key)
         for _ in range(1, max_passes):
-            again = self.fetch_all(path, params, **fetch)  # type: ignore[arg-type]
+            again = fetch()
             total.passes += 1
             total.pages += again.pages
             total.reread += len(again.records)

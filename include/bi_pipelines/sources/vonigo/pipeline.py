@@ -214,14 +214,18 @@ def fetch_object(
         The merged result (newest copy of each record) and how many records only the
         edited-date sweep found.
     """
-    fetch = {"list_keys": spec.list_keys, "id_key": spec.id_key, "page_size": spec.page_size}
-    result = client.fetch_stable(spec.path, object_params(spec, window, franchise_id, zone, config), **fetch)
+
+    def fetch(listed: ObjectSpec) -> PageResult:
+        params = object_params(listed, window, franchise_id, zone, config)
+        return client.fetch_stable(
+            spec.path, params, list_keys=spec.list_keys, id_key=spec.id_key, page_size=spec.page_size
+        )
+
+    result = fetch(spec)
     edited_only = 0
     if spec.edited_sweep and spec.date_mode != EDITED:
         sweep = edited_spec(spec)
-        extra = client.fetch_stable(
-            spec.path, object_params(sweep, window, franchise_id, zone, config), **fetch
-        )
+        extra = fetch(sweep)
         kept = {str(r[spec.id_key]): r for r in result.records}
         for record in extra.records:
             edited_only += keep_newest(kept, record, str(record[spec.id_key]))
