@@ -5,3 +5,4 @@ host = 'example.vonigo.com'  # your company's Vonigo host (required to run; the 
 # company = 'Vonigo'  # optional: login `company` value, default 'Vonigo'
 # scheme = 'https'  # optional: 'http' only for the local test fake
 # verify_certificate = True  # optional
+# password_is_md5 = False  # optional: True when raw_password holds the lower-case hex MD5 already

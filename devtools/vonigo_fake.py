@@ -13,7 +13,9 @@ Control endpoints (outside ``/api/v1``)::
 
     POST /__fake__/reset                      tokens, faults, calls and toggles back to the start
     POST /__fake__/fail_next {count, mode, path?, skip?}
-         mode: 522_html | timeout | garbage | validation | expire | html_404
+         mode: 522_html | timeout | garbage | truncated | validation | expire | html_404
+    POST /__fake__/edit_between_pages {path, after_page, move?}
+         move: out (edited out of the window) | end (edited to the end of the sort order)
     POST /__fake__/expire_tokens              every session is gone (-421 on next use)
     POST /__fake__/config {toggle: value}     e.g. {"omit_empty_key": true}
     GET  /__fake__/calls                      the request log
@@ -65,7 +67,8 @@ DATA_OBJECTS = {
 LIST_METHODS = ("", "0", "-1")
 DATE_ATTRIBUTES = {"1": "dateCreated", "2": "dateLastEdited", "3": "dateService"}
 RELATION_FILTERS = {"clientid": "client", "jobid": "job", "workorderid": "workorder"}
-FAULT_MODES = ("522_html", "timeout", "garbage", "validation", "expire", "html_404")
+FAULT_MODES = ("522_html", "timeout", "garbage", "truncated", "validation", "expire", "html_404")
+PAGE_EDIT_MOVES = ("out", "end")
 MD5_HEX = re.compile(r"^[0-9a-f]{32}$")
 
 HTML_404 = (
@@ -233,13 +236,15 @@ def default_fixtures(reference: int = REFERENCE_EPOCH) -> dict[str, Any]:
             service = _naive_local(zone, offset, 8 + (i % 5) * 2, reference)
             status = statuses[i % len(statuses)]
             price = 100 + i * 12.5
+            # A visit twenty days back was last touched when it was closed, the day after it.
+            edited = reference - 19 * day - i * 300 if offset == -20 else reference - i * 300
             objects["WorkOrders"].append(
                 {
                     "objectID": str(900000 + base + i),
                     "name": f"Client {fid}-{client_no:02d}",
                     "_franchiseID": fid,
-                    "dateCreated": str(reference - 12 * day),
-                    "dateLastEdited": str(reference - i * 300),
+                    "dateCreated": str(reference - 22 * day if offset == -20 else reference - 12 * day),
+                    "dateLastEdited": str(edited),
                     "dateService": service,
                     "isActive": _ACTIVE[i % len(_ACTIVE)],
                     "countCharges": "2",
@@ -531,6 +536,8 @@ class VonigoFake:
             self.faults: list[dict] = []
             self.call_log: list[dict] = []
             self.writes: list[dict] = []
+            self.page_edits: list[dict] = []
+            self.issued_tokens: list[str] = []
 
     def fail_next(
         self, count: int = 1, mode: str = "522_html", path: str | None = None, skip: int = 0
@@ -546,6 +553,22 @@ class VonigoFake:
                     "path": (path or "").strip("/").lower(),
                     "skip": int(skip),
                 }
+            )
+
+    def edit_between_pages(self, path: str, after_page: int = 1, move: str = "out") -> None:
+        """Edit a record of the next list on ``path`` between its page ``after_page`` and the next.
+
+        When page ``after_page + 1`` is asked for, the first record of the listing (one the client
+        has already read) is edited: ``out`` moves it out of the requested date window (its date
+        for the request's ``dateMode`` becomes ``dateEnd``), ``end`` moves it to the end of the
+        edited-date order (``dateLastEdited`` becomes the latest in the window). Either way every
+        later record shifts one place towards the front, which offset paging does not see.
+        """
+        if move not in PAGE_EDIT_MOVES:
+            raise ValueError(f"unknown move {move!r}; one of {', '.join(PAGE_EDIT_MOVES)}")
+        with self.lock:
+            self.page_edits.append(
+                {"path": path.strip("/").lower(), "after_page": int(after_page), "move": move, "edited": None}
             )
 
     def expire_tokens(self) -> None:
@@ -616,6 +639,15 @@ class VonigoFake:
                 self._reply(
                     request, call, 200, b'{"company":"Vonigo","errNo":0,"WorkOrders":[{"objectID":"9', "json"
                 )
+                return
+            if fault == "truncated":
+                # The real answer cut short, as a dropped connection leaves it: the envelope's
+                # securityToken is within its first characters.
+                try:
+                    whole = json.dumps(self._route(route, params)).encode("utf-8")
+                except _NotFound:
+                    whole = HTML_404.encode("utf-8")
+                self._reply(request, call, 200, whole[: max(1, len(whole) // 2)], "json")
                 return
             if fault == "timeout":
                 time.sleep(toggles["timeout_seconds"])
@@ -697,6 +729,7 @@ class VonigoFake:
         token = secrets.token_hex(5).upper()
         now = self.clock()
         with self.lock:
+            self.issued_tokens.append(token)
             limit = self.toggles["max_sessions_per_user"]
             # dicts keep insertion order: the first of mine is the oldest session.
             mine = [k for k, t in self.tokens.items() if t["userName"] == name.lower()]
@@ -834,6 +867,9 @@ class VonigoFake:
             start, end = _number(p.get("datestart")), _number(p.get("dateend"))
             records = [r for r in records if _in_range(_number(r.get(attribute)), start, end)]
         records = _sorted(records, str(p.get("sortmode", "")), str(p.get("sortdirection", "0")))
+        edited = self._edit_between_pages(name, records, p)
+        if edited:
+            return self._data(token, session, name, p)
         complete = str(p.get("iscompleteobject", "")).lower() == "true"
         items = []
         for r in records:
@@ -845,6 +881,30 @@ class VonigoFake:
         if storage == "Cases" and self.toggles["cases_ignore_pageno"]:
             p = {**p, "pageno": "1"}
         return self._page(token, list_key, items, p)
+
+    def _edit_between_pages(self, name: str, records: list[dict], p: dict) -> bool:
+        """Apply a pending :meth:`edit_between_pages` to the live record; True when one was applied."""
+        page_no = int(_number(p.get("pageno")) or 1)
+        with self.lock:
+            for edit in self.page_edits:
+                if edit["edited"] is not None or edit["path"] != f"data/{name}" or not records:
+                    continue
+                if page_no != edit["after_page"] + 1:
+                    continue
+                record = records[0]
+                mode = str(p.get("datemode", "")).strip()
+                end = _number(p.get("dateend"))
+                latest = max((_number(r.get("dateLastEdited")) or 0) for r in records)
+                if edit["move"] == "out" and mode in DATE_ATTRIBUTES and end is not None:
+                    record[DATE_ATTRIBUTES[mode]] = str(int(end))
+                    record["dateLastEdited"] = str(int(max(latest + 1, end if mode == "2" else latest + 1)))
+                else:
+                    stamp = latest + 1 if end is None else min(latest + 1, end - 1)
+                    record["dateLastEdited"] = str(int(stamp))
+                record["name"] = f"{record.get('name')} (edited)"
+                edit["edited"] = str(record["objectID"])
+                return True
+        return False
 
     def _retrieve(self, token: str, name: str, storage: str, singular: str | None, p: dict) -> dict:
         if singular is None:
@@ -899,6 +959,10 @@ class VonigoFake:
             elif action == "fail_next":
                 self.fail_next(
                     body.get("count", 1), body.get("mode", "522_html"), body.get("path"), body.get("skip", 0)
+                )
+            elif action == "edit_between_pages":
+                self.edit_between_pages(
+                    body.get("path", ""), body.get("after_page", 1), body.get("move", "out")
                 )
             elif action == "expire_tokens":
                 self.expire_tokens()

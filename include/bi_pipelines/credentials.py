@@ -165,6 +165,8 @@ def _build_vonigo(conn_id: str, v: dict[str, Any]) -> ConnectionFields:
         extra={
             "company": v.get("company", "Vonigo"),
             "verify_certificate": v.get("verify_certificate", True),
+            # The client sends a stored MD5 as it is instead of hashing it a second time.
+            "password_is_md5": v.get("password_is_md5", False),
         },
     )
 
@@ -246,6 +248,11 @@ CREDENTIAL_FILES: dict[str, CredentialFile] = {
                 Key("company", doc="default 'Vonigo'"),
                 Key("scheme", doc="default https"),
                 Key("verify_certificate", _BOOL, doc="default True"),
+                Key(
+                    "password_is_md5",
+                    _BOOL,
+                    doc="True when raw_password is already the MD5 hash; default False",
+                ),
             ),
             _build_vonigo,
         ),

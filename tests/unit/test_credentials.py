@@ -143,6 +143,24 @@ def test_vonigo_runbook_format_keeps_plain_password_for_the_client_to_hash(tmp_p
     assert c.host == "acme.vonigo.com"
 
 
+def test_vonigo_password_is_md5_reaches_the_connection_extra_the_client_reads(tmp_path, monkeypatch):
+    import hashlib
+    import json
+
+    from bi_pipelines.sources.vonigo.client import endpoint_from_connection
+
+    hashed = hashlib.md5(SECRET.encode(), usedforsecurity=False).hexdigest()
+    text = f"username = 'api@example.com'\nraw_password = '{hashed}'\nhost = 'acme.vonigo.com'\n"
+    c = load(tmp_path, "vonigo_creds.py", text + "password_is_md5 = True\n")
+    assert c.extra["password_is_md5"] is True and c.password == hashed
+    body = {"conn_type": c.conn_type, "host": c.host, "login": c.login, "password": c.password}
+    monkeypatch.setenv("AIRFLOW_CONN_VONIGO_API", json.dumps({**body, "schema": c.schema, "extra": c.extra}))
+    assert endpoint_from_connection("vonigo_api").password_is_md5 is True
+    assert load(tmp_path, "vonigo_creds.py", text).extra.get("password_is_md5", False) is False
+    with pytest.raises(ConfigError, match=r"vonigo_creds\.py: `password_is_md5` must be True or False"):
+        load(tmp_path, "vonigo_creds.py", text + "password_is_md5 = 'yes'\n")
+
+
 def test_runbook_blank_templates_still_parse(tmp_path):
     """The runbook's own blank templates (empty user and password) are valid files."""
     c = load(tmp_path, "imap_creds.py", "imap_username = ''\nimap_password = ''\n")

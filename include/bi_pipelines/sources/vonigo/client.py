@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bi_pipelines.core.errors import AuthenticationError, ExtractionError
+from bi_pipelines.core.errors import AuthenticationError, ConfigError, ExtractionError
 from bi_pipelines.core.retry import retrying
 from bi_pipelines.core.values import parse_bool
 from bi_pipelines.sources.vonigo.spec import ClientSettings
@@ -42,10 +42,17 @@ SAME_FRANCHISE = -5213
 # moves records, and codes are not uniform across objects, so the client refuses them outright.
 READ_METHODS = frozenset({"", "0", "-1", "1"})
 _HEX_MD5 = re.compile(r"^[0-9a-f]{32}$")
+CREDENTIALS_FILE = "vonigo_creds.py"
+# A securityToken value in a JSON body or a query string, also when the text is cut inside it.
+_TOKEN_VALUE = re.compile(r"""(securityToken["']?\s*[:=]\s*["']?)[^"'&\s,}]*""", re.IGNORECASE)
 
 
 class VonigoError(ExtractionError):
     """A Vonigo call failed."""
+
+
+class VonigoConfigError(VonigoError, ConfigError):
+    """The connection lacks something no retry can fix (host, username, password); permanent."""
 
 
 class VonigoUnavailable(VonigoError):
@@ -116,24 +123,29 @@ def endpoint_from_connection(conn_id: str, api_path: str = "/api/v1/") -> Vonigo
     everything (a local fake), extra ``password_is_md5`` says the password is already hashed.
 
     Raises:
-        VonigoError: when the host or the login is missing, saying what to add where.
+        VonigoConfigError: when the host, the username or the password is missing, naming the
+            credentials file and the key to add (a :class:`ConfigError`: no retry can fix it).
     """
     from bi_pipelines.db.connections import get_connection
 
     conn = get_connection(conn_id)
     extra = conn.extra_dejson or {}
-    if not conn.login or not conn.password:
-        raise VonigoError(
-            f"connection {conn_id!r} has no username or password: set username and raw_password "
-            "in vonigo_creds.py (or login/password on the Airflow connection)"
-        )
+    for value, key, field_name in (
+        (conn.login, "username", "login"),
+        (conn.password, "raw_password", "password"),
+    ):
+        if not value:
+            raise VonigoConfigError(
+                f"connection {conn_id!r} has no username or password: set `{key}` in {CREDENTIALS_FILE} "
+                f"(or {field_name} on the Airflow connection)"
+            )
     base_url = extra.get("base_url")
     if not base_url:
         host = (conn.host or "").strip()
         if not host:
-            raise VonigoError(
-                f"connection {conn_id!r} has no host: add host = '<tenant>.vonigo.com' to vonigo_creds.py "
-                "(the tenant's own Vonigo address, without https://)"
+            raise VonigoConfigError(
+                f"connection {conn_id!r} has no host: add host = '<tenant>.vonigo.com' to {CREDENTIALS_FILE} "
+                "(the `host` key: the tenant's own Vonigo address, without https://)"
             )
         scheme = (conn.schema or "https").strip().rstrip(":/") or "https"
         host = host.removeprefix("https://").removeprefix("http://").rstrip("/")
@@ -211,12 +223,39 @@ def list_items(data: dict, keys: Iterable[str]) -> list[dict]:
 
 @dataclass
 class PageResult:
-    """All records of one paged list call, de-duplicated on their id."""
+    """All records of one paged list call, de-duplicated on their id (the newest copy kept).
+
+    ``passes``, ``reread`` and ``recovered`` describe :meth:`VonigoClient.fetch_stable`: how many
+    times the list was read, how many records the passes after the first returned, and how many
+    records only a later pass found (records an edit during paging had made the first one skip).
+    """
 
     records: list[dict]
     pages: int = 0
     duplicates: int = 0
     seconds: float = 0.0
+    passes: int = 1
+    reread: int = 0
+    recovered: int = 0
+
+
+def edited_stamp(record: dict) -> float:
+    """``dateLastEdited`` as a number for comparing two copies of a record (missing: oldest)."""
+    try:
+        return float(str(record.get("dateLastEdited")).strip())
+    except (TypeError, ValueError):
+        return float("-inf")
+
+
+def keep_newest(kept: dict[str, dict], record: dict, object_id: str) -> bool:
+    """Put ``record`` in ``kept`` unless a copy edited later is there; True when it was new.
+
+    On a tie the copy read later wins: it cannot be older than the one read before it.
+    """
+    old = kept.get(object_id)
+    if old is None or edited_stamp(record) >= edited_stamp(old):
+        kept[object_id] = record
+    return old is None
 
 
 class VonigoClient:
@@ -493,7 +532,9 @@ class VonigoClient:
         keys = tuple(list_keys)
         started = time.monotonic()
         result = PageResult(records=[])
-        seen: set[str] = set()
+        # A record on a later page may be a newer copy of one already seen (edited while paging):
+        # keep the copy with the latest dateLastEdited. dicts keep the order of first sight.
+        kept: dict[str, dict] = {}
         for page_no in range(1, max_pages + 1):
             data = self.request(path, {**params, "pageNo": page_no, "pageSize": page_size})
             items = list_items(data, keys)
@@ -508,12 +549,10 @@ class VonigoClient:
                         f"Vonigo {path}: a record on page {page_no} has no {id_key!r}; "
                         "check id_key for this object in config/vonigo.yaml"
                     )
-                if str(object_id) in seen:
+                if keep_newest(kept, item, str(object_id)):
+                    new += 1
+                else:
                     result.duplicates += 1
-                    continue
-                seen.add(str(object_id))
-                result.records.append(item)
-                new += 1
             if len(items) < page_size:
                 break
             if new == 0:
@@ -530,8 +569,78 @@ class VonigoClient:
                 f"Vonigo {path}: still full pages after {max_pages} pages of {page_size}; raise "
                 "source.max_pages (or page_size) in config/vonigo.yaml or extract a shorter window"
             )
+        result.records = list(kept.values())
         result.seconds = time.monotonic() - started
         return result
+
+    def fetch_stable(
+        self,
+        path: str,
+        params: dict[str, Any],
+        *,
+        list_keys: Iterable[str],
+        id_key: str = "objectID",
+        page_size: int | None = None,
+        max_pages: int | None = None,
+        max_passes: int | None = None,
+    ) -> PageResult:
+        """:meth:`fetch_all` repeated until two consecutive passes list the same records.
+
+        Offset paging shifts when a record is edited out of the window (or to the end of the sort
+        order) between two pages, and the record that moves into the gap is never returned. No
+        pass can see that by itself, so the list is read again until two passes agree on every
+        ``id_key`` and ``dateLastEdited``; the result is the union of the passes, newest copy
+        kept. Re-listing relies on nothing Vonigo leaves undocumented (a keyset on
+        ``dateStart`` would need inclusive bounds and a confirmed sort mode).
+
+        Raises:
+            VonigoError: when ``max_passes`` (``source.max_passes``) passes never agreed.
+        """
+        max_passes = max_passes or self.settings.max_passes
+        started = time.monotonic()
+        keys = tuple(list_keys)
+
+        def fetch() -> PageResult:
+            return self.fetch_all(
+                path, params, list_keys=keys, id_key=id_key, page_size=page_size, max_pages=max_pages
+            )
+
+        first = fetch()
+        kept = {str(r[id_key]): r for r in first.records}
+        total = PageResult(records=[], pages=first.pages, duplicates=first.duplicates)
+        previous = _listing(first.records, id_key)
+        for _ in range(1, max_passes):
+            again = fetch()
+            total.passes += 1
+            total.pages += again.pages
+            total.reread += len(again.records)
+            for record in again.records:
+                if keep_newest(kept, record, str(record[id_key])):
+                    total.recovered += 1
+            listing = _listing(again.records, id_key)
+            if listing == previous:
+                break
+            previous = listing
+        else:
+            raise VonigoError(
+                f"Vonigo {path}: {max_passes} consecutive listings never agreed (records kept being edited "
+                "while paging); raise source.max_passes in config/vonigo.yaml or retry later"
+            )
+        if total.recovered:
+            log.warning(
+                "Vonigo %s: %d record(s) appeared only on a later pass (edited while paging); %d pass(es)",
+                path,
+                total.recovered,
+                total.passes,
+            )
+        total.records = list(kept.values())
+        total.seconds = time.monotonic() - started
+        return total
+
+
+def _listing(records: Iterable[dict], id_key: str) -> dict[str, str]:
+    """What two passes must agree on: each record's id and edited stamp."""
+    return {str(r[id_key]): str(r.get("dateLastEdited")) for r in records}
 
 
 def _same_franchise(data: dict) -> bool:
@@ -556,8 +665,17 @@ def _is_html(response: requests.Response) -> bool:
     return "html" in response.headers.get("Content-Type", "").lower() or response.text.lstrip()[:1] == "<"
 
 
+def mask_tokens(text: str) -> str:
+    """``text`` with every ``securityToken`` value replaced by ``***`` (JSON or query string).
+
+    A body cut short (a login answer, before the client knows the token) still carries a live
+    token in its first characters; no snippet, log line or error may show it.
+    """
+    return _TOKEN_VALUE.sub(r"\1***", text)
+
+
 def _snippet(response: requests.Response) -> str:
-    text = " ".join(response.text.split())[:60]
+    text = mask_tokens(" ".join(response.text.split()))[:60]
     return f"HTTP {response.status_code}, starts {text!r}" if text else f"HTTP {response.status_code}, empty"
 
 

@@ -198,6 +198,7 @@ class ObjectRows:
     relations: list[tuple]
     ids_without_fields: list[str]
     ids_without_relations: list[str]
+    relations_skipped: int = 0
 
 
 def build_rows(
@@ -261,7 +262,21 @@ def build_rows(
         for r in record.get("Relations") or []:
             if not isinstance(r, dict):
                 continue
-            rel_key = (str(r.get("relationType") or ""), _int(r.get("objectTypeID")), str(r.get("objectID")))
+            type_id, related_id = _int(r.get("objectTypeID")), r.get("objectID")
+            if type_id is None or related_id in (None, ""):
+                # Both are part of record_relations' key, which cannot hold a NULL: skip the
+                # relation (counted, named) rather than fail the object; the payload keeps it.
+                out.relations_skipped += 1
+                log.warning(
+                    "%s %s: relation %r (%s) has no objectTypeID or objectID; not landed in the "
+                    "relations table (it stays in raw_records.payload)",
+                    spec.name,
+                    object_id,
+                    r.get("relationType"),
+                    r.get("name"),
+                )
+                continue
+            rel_key = (str(r.get("relationType") or ""), type_id, str(related_id))
             relations[rel_key] = (*key, franchise_id, *rel_key, r.get("name"), parse_bool(r.get("isActive")))
         out.relations.extend(relations.values())
         if not relations:

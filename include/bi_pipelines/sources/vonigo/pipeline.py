@@ -15,7 +15,7 @@ from bi_pipelines.core.errors import ExtractionError
 from bi_pipelines.core.values import parse_bool
 from bi_pipelines.core.windows import Window
 from bi_pipelines.load.warehouse import Warehouse
-from bi_pipelines.sources.vonigo.client import VonigoClient, list_items
+from bi_pipelines.sources.vonigo.client import PageResult, VonigoClient, keep_newest, list_items
 from bi_pipelines.sources.vonigo.landing import (
     build_rows,
     dictionary_rows,
@@ -25,7 +25,7 @@ from bi_pipelines.sources.vonigo.landing import (
     naive_local_epoch,
     read_field_names,
 )
-from bi_pipelines.sources.vonigo.spec import ObjectSpec, VonigoConfig
+from bi_pipelines.sources.vonigo.spec import EDITED, ObjectSpec, VonigoConfig
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +182,62 @@ def object_params(
     return params
 
 
+def edited_spec(spec: ObjectSpec) -> ObjectSpec:
+    """The object listed on its edited date (``dateMode 2``, true epochs, oldest edit first).
+
+    The window is the run's, widened by ``window.overlap`` like every edited-date object: edits
+    form a contiguous series across runs, so each edit falls in some run's window.
+    """
+    return spec.model_copy(
+        update={
+            "date_mode": EDITED,
+            "overlap": None,
+            "lookahead": dt.timedelta(0),
+            "naive_local_dates": False,
+            "sort_mode": 3,
+            "sort_direction": 0,
+        }
+    )
+
+
+def fetch_object(
+    client: VonigoClient,
+    spec: ObjectSpec,
+    window: Window,
+    franchise_id: int,
+    zone: dt.tzinfo,
+    config: VonigoConfig,
+) -> tuple[PageResult, int]:
+    """Every record of one object for the window: its own listing, then its edited-date sweep.
+
+    Returns:
+        The merged result (newest copy of each record) and how many records only the
+        edited-date sweep found.
+    """
+
+    def fetch(listed: ObjectSpec) -> PageResult:
+        params = object_params(listed, window, franchise_id, zone, config)
+        return client.fetch_stable(
+            spec.path, params, list_keys=spec.list_keys, id_key=spec.id_key, page_size=spec.page_size
+        )
+
+    result = fetch(spec)
+    edited_only = 0
+    if spec.edited_sweep and spec.date_mode != EDITED:
+        sweep = edited_spec(spec)
+        extra = fetch(sweep)
+        kept = {str(r[spec.id_key]): r for r in result.records}
+        for record in extra.records:
+            edited_only += keep_newest(kept, record, str(record[spec.id_key]))
+        result.records = list(kept.values())
+        result.pages += extra.pages
+        result.duplicates += extra.duplicates
+        result.passes += extra.passes
+        result.reread += extra.reread
+        result.recovered += extra.recovered
+    return result, edited_only
+
+
 def extract_franchise(config: VonigoConfig, franchise: dict[str, Any], window: Window) -> dict[str, Any]:
     """Pull every configured object of one franchise for ``window`` and land it.
 
@@ -190,7 +246,10 @@ def extract_franchise(config: VonigoConfig, franchise: dict[str, Any], window: W
 
     Returns:
         ``{"franchise_id", "window", "objects": {name: {"pages", "records", "duplicates",
-        "seconds", "fields", "relations"}}}``.
+        "seconds", "fields", "relations", "passes", "reread", "recovered", "edited_only",
+        "relations_skipped"}}}``: ``passes``/``reread``/``recovered`` count the re-listings that
+        guard against edits during paging, ``edited_only`` the records only the edited-date
+        sweep found, ``relations_skipped`` the relations without a type or id.
     """
     franchise_id = int(franchise["franchise_id"])
     zone = franchise_zone(franchise)
@@ -205,13 +264,7 @@ def extract_franchise(config: VonigoConfig, franchise: dict[str, Any], window: W
             client.switch_franchise(franchise_id)
         for spec in config.objects:
             started = time.monotonic()
-            fetched = client.fetch_all(
-                spec.path,
-                object_params(spec, window, franchise_id, zone, config),
-                list_keys=spec.list_keys,
-                id_key=spec.id_key,
-                page_size=spec.page_size,
-            )
+            fetched, edited_only = fetch_object(client, spec, window, franchise_id, zone, config)
             records = fetched.records
             if spec.own_franchise_only:
                 records = [r for r in records if str(r.get(spec.id_key)) == str(franchise_id)]
@@ -225,14 +278,24 @@ def extract_franchise(config: VonigoConfig, franchise: dict[str, Any], window: W
                 "seconds": round(seconds, 3),
                 "fields": len(rows.fields),
                 "relations": len(rows.relations),
+                "passes": fetched.passes,
+                "reread": fetched.reread,
+                "recovered": fetched.recovered,
+                "edited_only": edited_only,
+                "relations_skipped": rows.relations_skipped,
             }
             log.info(
-                "franchise %s %-10s %3d page(s) %6d record(s) %4d duplicate(s) %7.2f s  %s",
+                "franchise %s %-10s %3d page(s) %6d record(s) %4d duplicate(s) %d pass(es) %d re-read "
+                "%d recovered %d edited-only %7.2f s  %s",
                 franchise_id,
                 spec.name,
                 fetched.pages,
                 len(records),
                 fetched.duplicates,
+                fetched.passes,
+                fetched.reread,
+                fetched.recovered,
+                edited_only,
                 seconds,
                 "; ".join(r.summary() for r in loaded.values()) or "nothing to land",
             )

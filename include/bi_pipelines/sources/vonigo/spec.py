@@ -39,6 +39,7 @@ VONIGO_CONFIG = CONFIG_DIR / f"{CONFIG_STEM}.yaml"
 CONFIG_PATH_ENV = env_var(CONFIG_STEM)
 
 DATE_MODES = {1: "created", 2: "edited", 3: "service"}
+EDITED = 2
 LIST_METHODS = ("", "0", "-1")
 FieldIds = tuple[Annotated[int, Field(strict=True)], ...]
 
@@ -58,6 +59,9 @@ class ClientSettings(ConfigModel):
     jitter: NonNegativeFloat = 0.25
     page_size: PositiveInt = 200
     max_pages: PositiveInt = 200
+    # Each object list is read until two consecutive passes agree (edits during paging shift
+    # offset pages); this many passes at most.
+    max_passes: Annotated[int, Field(strict=True, ge=2)] = 4
     switch_franchise: StrictBool = True
     send_franchise_id: StrictBool = True
 
@@ -94,6 +98,9 @@ class ObjectSpec(ConfigModel):
     lookahead: Duration = dt.timedelta(0)
     sort_mode: StrictInt | None = None
     sort_direction: StrictInt | None = None
+    # Objects windowed on another date also list the run's window on the edited date
+    # (dateMode 2, sorted by edited date), so an edit long after that date is still read.
+    edited_sweep: StrictBool = False
     page_size: PositiveInt | None = None
     naive_local_dates: StrictBool = False
     local_time_fields: FieldIds = ()

@@ -331,3 +331,46 @@ def test_one_login_per_client_and_no_token_shared_between_parallel_clients(fake,
         tokens.setdefault(int(call["params"]["franchiseID"]), set()).add(call["params"]["securityToken"])
     assert len(tokens[90]) == 1 and len(tokens[91]) == 1 and tokens[90] != tokens[91]
     assert len(fake.calls("security/login")) == 2
+
+
+def test_a_truncated_answer_is_logged_without_the_live_security_token(fake, make_client, caplog):
+    client = make_client(sleep=lambda _: None)
+    fake.fail_next(count=1, mode="truncated", path="security/login")
+    with caplog.at_level(logging.DEBUG):
+        client.fetch_all("data/Clients/", {"franchiseID": 91}, list_keys=["Clients"])
+    assert client.stats["retries"] == 1 and len(fake.issued_tokens) == 2
+    leaked = fake.issued_tokens[0]  # the session of the cut-short login answer, still live
+    assert "a non-JSON body" in caplog.text and "securityToken" in caplog.text
+    assert leaked not in caplog.text
+    fake.fail_next(count=10, mode="truncated", path="data/clients")
+    with pytest.raises(VonigoUnavailable) as info:
+        client.request("data/Clients/", {})
+    assert client._token is not None and client._token not in str(info.value)
+
+
+def test_a_record_edited_out_of_the_window_between_pages_is_not_lost(fake, make_client):
+    client = make_client()
+    client.login()
+    params = {
+        "franchiseID": 90,
+        "dateMode": 2,
+        "dateStart": 1736445600 - 3 * 3600,
+        "dateEnd": 1736445600,
+        "sortMode": 3,
+        "sortDirection": 0,
+    }
+    fake.edit_between_pages("data/clients", after_page=1, move="out")
+    result = client.fetch_stable("data/Clients/", params, list_keys=["Clients"], page_size=3)
+    ids = sorted(r["objectID"] for r in result.records)
+    # 12 clients, two edited 20 days ago: every one of the ten in the window, the moved one too.
+    assert ids == sorted(str(790000 + i) for i in range(1, 13) if i % 5)
+    assert result.passes == 3 and result.recovered == 1
+    assert result.reread == 9 + 9  # two more listings of the nine still in the window
+    edited = next(e["edited"] for e in fake.page_edits)
+    assert edited in ids
+
+
+def test_a_listing_stable_on_the_first_check_reads_twice(fake, make_client):
+    client = make_client()
+    result = client.fetch_stable("data/Clients/", {"franchiseID": 91}, list_keys=["Clients"], page_size=5)
+    assert (len(result.records), result.passes, result.reread, result.recovered) == (7, 2, 7, 0)

@@ -223,7 +223,8 @@ def test_a_token_expiring_mid_extraction_lands_every_record_once(vonigo, fake, p
         "duplicates": 0,
     }
     assert pg_db.query("SELECT count(*) FROM vonigo.raw_records WHERE object_type = 'workorders'") == [(21,)]
-    assert [c["errNo"] for c in fake.calls("data/workorders")] == [0, -421, 0, 0]
+    # The first listing; the check pass and the edited-date listing follow it.
+    assert [c["errNo"] for c in fake.calls("data/workorders")[:4]] == [0, -421, 0, 0]
 
 
 def test_a_persistent_outage_fails_the_task_clearly_and_lands_nothing_partial(vonigo, fake, pg_db):
@@ -264,3 +265,65 @@ def test_parallel_tasks_writing_the_same_records_do_not_collide(vonigo, fake, pg
     # Four tasks, four sessions, every one logged out.
     assert len(fake.calls("security/login")) == 1 + 4
     assert sum(c["errNo"] == 0 for c in fake.calls("security/logout")) == 1 + 4
+
+
+def _config_with(vonigo, tmp_path, **objects) -> object:
+    """The test config with some object keys changed (e.g. a smaller page)."""
+    raw = yaml.safe_load(vonigo.path.read_text(encoding="utf-8"))
+    for name, changes in objects.items():
+        raw["objects"][name].update(changes)
+    path = tmp_path / "vonigo-changed.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return load_vonigo_config(path)
+
+
+def test_a_record_edited_between_two_pages_loses_no_record(vonigo, fake, pg_db, tmp_path):
+    config = _config_with(vonigo, tmp_path, clients={"page_size": 3})
+    plan = {p["franchise_id"]: p for p in prepare(config)}
+    fake.reset()
+    fake.edit_between_pages("data/clients", after_page=1, move="out")
+    summary = extract_franchise(config, plan[90], WINDOW)
+    landed = pg_db.query("SELECT object_id FROM vonigo.raw_records WHERE object_type = 'clients' ORDER BY 1")
+    assert [i for (i,) in landed] == sorted(str(790000 + i) for i in range(1, 13) if i % 5)
+    clients = summary["objects"]["clients"]
+    assert (clients["records"], clients["passes"], clients["recovered"]) == (10, 3, 1)
+    assert clients["reread"] == 18
+
+
+def test_an_invoice_and_a_work_order_edited_long_after_their_dates_are_landed(vonigo, fake, pg_db):
+    plan = {p["franchise_id"]: p for p in prepare(vonigo)}
+    day = 86400
+    invoice = next(r for r in fake.records("Invoices") if r["objectID"] == "220001")
+    invoice.update(dateIssued=str(REFERENCE_EPOCH - 10 * day), dateCreated=str(REFERENCE_EPOCH - 10 * day))
+    invoice["dateLastEdited"] = str(REFERENCE_EPOCH - 60)
+    invoice["Fields"][0]["fieldValue"] = "$9,999.00"
+    order = next(r for r in fake.records("WorkOrders") if r["objectID"] == "990001")
+    service = naive_local(dt.datetime(2025, 1, 1, 10))  # eight days before the reference day
+    order["dateService"] = service
+    order["Fields"] = [*order["Fields"][:1], {"fieldID": 185, "fieldValue": service, "optionID": 0}]
+    order["dateLastEdited"] = str(REFERENCE_EPOCH - 120)
+
+    summary = extract_franchise(vonigo, plan[90], WINDOW)
+    value = pg_db.query(
+        "SELECT value_numeric FROM vonigo.record_fields WHERE object_id = '220001' AND field_id = 949"
+    )
+    assert value == [(decimal.Decimal("9999.00"),)]
+    row = pg_db.query(
+        "SELECT date_service, date_last_edited FROM vonigo.raw_records WHERE object_id = '990001'"
+    )
+    assert row == [(dt.datetime(2025, 1, 1, 15, tzinfo=dt.UTC), REF - dt.timedelta(minutes=2))]
+    assert summary["objects"]["invoices"]["edited_only"] == 1
+    assert summary["objects"]["workorders"]["edited_only"] == 1
+
+
+def test_a_relation_without_object_type_does_not_fail_the_object(vonigo, fake, pg_db):
+    plan = {p["franchise_id"]: p for p in prepare(vonigo)}
+    order = next(r for r in fake.records("WorkOrders") if r["objectID"] == "990001")
+    del order["Relations"][2]["objectTypeID"]  # the route, as some tenants send it
+    summary = extract_franchise(vonigo, plan[90], WINDOW)
+    assert summary["objects"]["workorders"]["relations_skipped"] == 1
+    relations = pg_db.query(
+        "SELECT relation_type FROM vonigo.record_relations WHERE object_id = '990001' ORDER BY 1"
+    )
+    assert relations == [("client",), ("job",)]
+    assert pg_db.query("SELECT count(*) FROM vonigo.raw_records WHERE object_type = 'workorders'") == [(21,)]

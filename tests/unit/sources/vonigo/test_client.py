@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 
 from bi_pipelines.sources.vonigo.client import (
     VonigoClient,
@@ -111,3 +112,62 @@ def test_a_refused_login_is_permanent_and_still_a_vonigo_api_error():
     error = VonigoLoginError("refused", -1, [])
     assert isinstance(error, PermanentError) and isinstance(error, AuthenticationError)
     assert isinstance(error, VonigoApiError) and error.errno == -1
+
+
+class _Pages:
+    """Stands in for :meth:`VonigoClient.request`: answers page ``pageNo`` from a list of pages."""
+
+    def __init__(self, *pages: list[dict]):
+        self.pages = pages
+
+    def __call__(self, path, params, **_):
+        number = int(params["pageNo"])
+        return {"errNo": 0, "Clients": self.pages[number - 1] if number <= len(self.pages) else []}
+
+
+def _record(object_id: str, edited: int, name: str = "") -> dict:
+    return {"objectID": object_id, "dateLastEdited": str(edited), "name": name or f"r{object_id}"}
+
+
+def test_paging_keeps_the_newest_copy_of_a_record_seen_twice():
+    client = VonigoClient(VonigoEndpoint("http://127.0.0.1:9/api/v1/", "u", "p"), ClientSettings(attempts=1))
+    client.request = _Pages(  # type: ignore[method-assign]
+        [_record("1", 100, "old"), _record("2", 200)],
+        [_record("1", 300, "new"), _record("3", 50)],
+        [_record("1", 250, "between")],
+    )
+    result = client.fetch_all("data/Clients/", {}, list_keys=["Clients"], page_size=2)
+    assert result.duplicates == 2
+    assert [(r["objectID"], r["name"]) for r in result.records] == [("1", "new"), ("2", "r2"), ("3", "r3")]
+
+
+def test_a_truncated_body_is_described_without_its_security_token():
+    from bi_pipelines.sources.vonigo.client import _snippet
+
+    response = requests.Response()
+    response.status_code = 200
+    response._content = b'{"company": "Vonigo", "securityToken": "0A1B2C3D4E", "errNo": 0, "Clients": [{"obj'
+    text = _snippet(response)
+    assert "0A1B2C3D4E" not in text and "securityToken" in text
+    response._content = b'{"company":"Vonigo","securityToken":"0A1B2'  # cut inside the token
+    assert "0A1B2" not in _snippet(response)
+    response._content = b"GET /api/v1/security/logout/?securityToken=0A1B2C3D4E&x=1 failed"
+    assert "0A1B2C3D4E" not in _snippet(response)
+
+
+@pytest.mark.parametrize(
+    ("fields", "key"),
+    [
+        ({"host": ""}, "host"),
+        ({"host": "acme.vonigo.com", "login": ""}, "username"),
+        ({"host": "acme.vonigo.com", "password": ""}, "raw_password"),
+    ],
+)
+def test_a_connection_no_retry_can_fix_is_a_config_error(monkeypatch, fields, key):
+    from bi_pipelines.core.errors import ConfigError, PermanentError
+
+    _conn(monkeypatch, **fields)
+    with pytest.raises(ConfigError, match=rf"vonigo_creds\.py.*`{key}`|`{key}`.*vonigo_creds\.py") as info:
+        endpoint_from_connection("vonigo_api")
+    assert isinstance(info.value, PermanentError) and isinstance(info.value, VonigoError)
+    assert "plain secret" not in str(info.value)

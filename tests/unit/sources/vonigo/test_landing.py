@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import logging
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -200,3 +201,16 @@ def test_naive_local_dates_at_dst_edges_are_read_as_standard_time():
     never = int((dt.datetime(2026, 3, 8, 2, 30) - dt.datetime(1970, 1, 1)).total_seconds())
     assert naive_local_to_utc(twice, vancouver) == dt.datetime(2026, 11, 1, 9, 30, tzinfo=dt.UTC)
     assert naive_local_to_utc(never, vancouver) == dt.datetime(2026, 3, 8, 10, 30, tzinfo=dt.UTC)
+
+
+def test_a_relation_without_its_object_type_is_skipped_counted_and_named(caplog):
+    untyped = {"objectID": 3090, "name": "Route 90", "relationType": "route", "isActive": "true"}
+    record = _work_order()
+    record["Relations"] = [*record["Relations"], untyped]
+    with caplog.at_level(logging.WARNING, logger="bi_pipelines.sources.vonigo.landing"):
+        rows = build_rows(WORK_ORDERS, [record, _work_order(objectID="900002")], 90, NEW_YORK, {})
+    assert sorted(r[3] for r in rows.relations) == ["client", "client", "job", "job"]
+    assert rows.relations_skipped == 1
+    assert "900001" in caplog.text and "route" in caplog.text and "objectTypeID" in caplog.text
+    # The raw payload keeps it.
+    assert untyped in rows.records[0][-1]["Relations"]
