@@ -306,7 +306,8 @@ class MessageHeaders:
         A digest of Message-ID, Date, From and Subject as sent: the same message read again (from
         another folder, after a move, a re-append) has the same key, while a sender that reuses one
         Message-ID for different e-mails -- some report generators do -- or sends none still gets
-        one key per e-mail.
+        one key per e-mail. E-mails whose four headers are all equal (a scanner splitting one job
+        into two mails) share the key: the ledger tells their files apart by their SHA-256.
         """
         return hashlib.sha256(self.raw.encode("utf-8", errors="replace")).hexdigest()[:32]
 

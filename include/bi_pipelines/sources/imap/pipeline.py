@@ -8,7 +8,7 @@ For one configured report and one window, :func:`extract_report`:
    then keeps messages whose INTERNALDATE falls exactly in ``[window.start, window.end)``;
 3. reads only headers and ``BODYSTRUCTURE`` for those, matches sender and subject, and picks the
    attachment parts whose decoded file name matches;
-4. for each part not yet in the ledger, fetches just that part with ``BODY.PEEK[<section>]``,
+4. for each part not yet in the ledger (or selected by ``reprocess``), fetches just that part with ``BODY.PEEK[<section>]``,
    decodes it, hashes it, recognises a file already loaded from another e-mail, parses and types
    it, loads it with ``ReplacePartitions(("_attachment_sha256",))`` -- processing it again
    replaces its rows -- and records the outcome in the ledger.
@@ -106,6 +106,7 @@ class ReportSummary:
     messages_matched: int = 0
     outcomes: list[AttachmentOutcome] = field(default_factory=list)
     fail_on_rejected: bool = False
+    selected: bool = True  # False: the run's ``reports`` param left this report out
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -119,6 +120,8 @@ class ReportSummary:
         return self.fail_on_rejected and self.count(REJECTED) > 0
 
     def headline(self) -> str:
+        if not self.selected:
+            return f"{self.report}: not in the run's `reports`, nothing done"
         return (
             f"{self.report}: {self.messages_matched} matching e-mail(s) of {self.messages_in_window} in "
             f"{self.folder!r} {self.window}; loaded {self.count(LOADED)} attachment(s) "
@@ -140,6 +143,7 @@ class ReportSummary:
             "skipped": self.count(SKIPPED),
             "rows_loaded": self.rows_loaded,
             "fail_on_rejected": self.fail_on_rejected,
+            "selected": self.selected,
             "headline": self.headline(),
             "rejections": [o.line() for o in self.outcomes if o.status == REJECTED],
         }
@@ -441,6 +445,18 @@ class _ReportRun:
             self.target, RowStream(columns, batches=batches), ReplacePartitions((PARTITION_COLUMN,))
         )
         log.info("%s: %s", self.spec.name, result.summary())
+
+
+def not_selected_summary(config: ImapReportsConfig, report_name: str) -> ReportSummary:
+    """The summary of a report the run's ``reports`` param left out: nothing read, nothing done."""
+    spec = config.report(report_name)
+    return ReportSummary(
+        report=spec.name,
+        target=str(report_target(config, spec)),
+        folder=spec.folder or "",
+        window="(not run)",
+        selected=False,
+    )
 
 
 def ensure_ledger(config: ImapReportsConfig, warehouse: Warehouse | None = None) -> str:
