@@ -128,14 +128,13 @@ def report_run_options(config: ImapReportsConfig, report_name: str, context: Map
     if wanted and report_name not in wanted:
         return None
     selection = ReprocessSelection.of(params.get("reprocess"))
-    sha256 = params.get("reprocess_sha256") or None
-    message_id = params.get("reprocess_message_id") or None
-    if sha256 or message_id:
-        selection = ReprocessSelection(
-            sha256=sha256.strip().lower() if sha256 else None,
-            message_id=None if sha256 else message_id.strip(),
-            part=None if sha256 else (str(params.get("reprocess_part") or "").strip() or None),
-        )
+    sha256 = str(params.get("reprocess_sha256") or "").strip().lower() or None
+    message_id = str(params.get("reprocess_message_id") or "").strip() or None
+    if sha256:
+        selection = ReprocessSelection(sha256=sha256)
+    elif message_id:
+        part = str(params.get("reprocess_part") or "").strip() or None
+        selection = ReprocessSelection(message_id=message_id, part=part)
     window = resolve_window(context)
     exact = parse_bool(params.get("exact_window"), default=False) or (
         selection.anything and window.origin == "params"

@@ -17,14 +17,17 @@ Nothing depends on the mailbox's ``\\Seen`` flags: a person reading the mailbox 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import astuple, dataclass, fields, replace
 from typing import Any
 
 from bi_pipelines.db.rows import RowStream, iter_batches
 from bi_pipelines.load.publish import Merge
-from bi_pipelines.load.tables import Column, TargetTable
+from bi_pipelines.load.tables import POSTGRES, Column, TargetTable
 from bi_pipelines.load.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
 
 LOADED, DUPLICATE, REJECTED = "loaded", "duplicate", "rejected"
 LEDGER_KEY = ("report", "message_key", "part", "attachment_key")
@@ -130,8 +133,15 @@ class Ledger:
                 return
             if rows:
                 cur.execute(f"ALTER TABLE {self._table} DROP CONSTRAINT {q(rows[0][0])}")
+            if self.warehouse.dialect != POSTGRES:
+                # Redshift never enforces a primary key (the Merge keeps rows unique) and cannot
+                # make an added column NOT NULL: the old key, now false, is dropped, which is what
+                # matters to its planner, and no new one is declared.
+                log.info("%s: dropped the primary key %s", self.target, LEGACY_LEDGER_KEY)
+                return
             cur.execute(f"ALTER TABLE {self._table} ALTER COLUMN {q('attachment_key')} SET NOT NULL")
             cur.execute(f"ALTER TABLE {self._table} ADD PRIMARY KEY ({', '.join(q(c) for c in LEDGER_KEY)})")
+        log.info("%s: primary key is now %s", self.target, LEDGER_KEY)
 
     def _select(self, where: str, params: list) -> list[LedgerEntry]:
         # A query is its own transaction: no snapshot is held open during IMAP fetches.

@@ -310,9 +310,9 @@ def _reject_binary(data: bytes, spec: ReportSpec) -> None:
     if spec.format == "xlsx":
         if data.startswith(ZIP_SIGNATURE):
             return
-        kind = binary_kind(data) or "a text file (a CSV?)"
+        found = binary_kind(data) or "a text file (a CSV?)"
         raise RejectedAttachment(
-            f"{kind}: not a readable .xlsx workbook (an .xlsx file is a ZIP archive); ask the sender for "
+            f"{found}: not a readable .xlsx workbook (an .xlsx file is a ZIP archive); ask the sender for "
             f"the .xlsx export, or configure reports.{spec.name} with the format it really sends"
         )
     wide = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or codecs.lookup(
