@@ -243,6 +243,7 @@ def write_reports_config(
     )
     text += textwrap.indent(textwrap.dedent(defaults_yaml), "  ")
     text += "reports:\n" + textwrap.indent(textwrap.dedent(reports_yaml), "  ")
+    directory.mkdir(parents=True, exist_ok=True)
     path = directory / "imap_reports.yaml"
     path.write_text(text, encoding="utf-8")
     return path

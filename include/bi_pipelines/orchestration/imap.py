@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bi_pipelines.core.errors import PermanentError
+from bi_pipelines.core.errors import ConfigError, PermanentError
 from bi_pipelines.orchestration.assets import record_event, table_asset
 from bi_pipelines.orchestration.policy import dag_kwargs, schedule_for, window_params
 from bi_pipelines.orchestration.tasks import pipeline_task
@@ -36,7 +36,33 @@ def build_imap_dag(doc_md: str, config: ImapReportsConfig | None = None):
     params = {
         **window_params(),
         "reprocess": Param(
-            False, type="boolean", description="Process attachments already in the ledger again."
+            False,
+            type=["boolean", "string"],
+            description=(
+                'Process attachments already in the ledger again: true (or "rejected") the rejected '
+                'ones only, "all" loaded ones too. With window_start/window_end the window is '
+                "exact (no overlap). See the IMAP README, reprocessing."
+            ),
+        ),
+        "reprocess_sha256": Param(
+            None, type=["null", "string"], description="Process only this file (its SHA-256) again."
+        ),
+        "reprocess_message_id": Param(
+            None, type=["null", "string"], description="Process only this e-mail (its Message-ID) again."
+        ),
+        "reprocess_part": Param(
+            None,
+            type=["null", "string"],
+            description="With reprocess_message_id: only this part (the ledger's `part`, e.g. 2).",
+        ),
+        "reports": Param(
+            [],
+            type=["null", "array"],
+            items={"type": "string"},
+            description="Run only these reports (names from imap_reports.yaml); empty: all.",
+        ),
+        "exact_window": Param(
+            False, type="boolean", description="Do not add the overlap before window_start."
         ),
     }
     assets = {}
@@ -88,15 +114,60 @@ def build_imap_dag(doc_md: str, config: ImapReportsConfig | None = None):
     return dag
 
 
+def report_run_options(config: ImapReportsConfig, report_name: str, context: Mapping[str, Any]):
+    """The window and reprocess selection of one report in the run in ``context``.
+
+    The window is the run's, widened by ``source.overlap``, except when ``exact_window`` is set
+    or an explicit ``window_start``/``window_end`` comes with a reprocess request: reprocessing
+    then touches exactly the window asked for.
+
+    Returns:
+        ``(window, ReprocessSelection)``, or None when the run's ``reports`` leave this one out.
+
+    Raises:
+        ConfigError: unknown report names in ``reports``, or malformed reprocess params.
+    """
+    from bi_pipelines.core.values import parse_bool
+    from bi_pipelines.core.windows import resolve_window
+    from bi_pipelines.sources.imap.pipeline import ReprocessSelection
+
+    params = context.get("params") or {}
+    wanted = params.get("reports") or []
+    if isinstance(wanted, str):
+        wanted = [name.strip() for name in wanted.split(",") if name.strip()]
+    known = [report.name for report in config.reports]
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        raise ConfigError(f"params.reports: unknown report(s) {unknown}; the reports are {known}")
+    if wanted and report_name not in wanted:
+        return None
+    selection = ReprocessSelection.of(params.get("reprocess"))
+    sha256 = str(params.get("reprocess_sha256") or "").strip().lower() or None
+    message_id = str(params.get("reprocess_message_id") or "").strip() or None
+    if sha256:
+        selection = ReprocessSelection(sha256=sha256)
+    elif message_id:
+        part = str(params.get("reprocess_part") or "").strip() or None
+        selection = ReprocessSelection(message_id=message_id, part=part)
+    window = resolve_window(context)
+    exact = parse_bool(params.get("exact_window"), default=False) or (
+        selection.anything and window.origin == "params"
+    )
+    return (window if exact else window.widened(config.overlap)), selection
+
+
 def run_report(config: ImapReportsConfig, report_name: str, context: Mapping[str, Any]):
-    """Extract one report for the run in ``context``: its window widened by the overlap.
+    """Extract one report for the run in ``context`` (see :func:`report_run_options`).
 
     Returns:
         The report's ``ReportSummary``.
     """
-    from bi_pipelines.core.windows import resolve_window
     from bi_pipelines.sources.imap.pipeline import extract_report
 
-    window = resolve_window(context).widened(config.overlap)
-    reprocess = bool((context.get("params") or {}).get("reprocess"))
-    return extract_report(config, config.report(report_name), window, reprocess=reprocess)
+    options = report_run_options(config, report_name, context)
+    if options is None:
+        from bi_pipelines.sources.imap.pipeline import not_selected_summary
+
+        return not_selected_summary(config, report_name)
+    window, selection = options
+    return extract_report(config, config.report(report_name), window, reprocess=selection)

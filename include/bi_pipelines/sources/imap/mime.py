@@ -20,6 +20,7 @@ import datetime as dt
 import email.header
 import email.utils
 import hashlib
+import logging
 import quopri
 import re
 import urllib.parse
@@ -27,6 +28,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 HEADER_FIELDS = ("MESSAGE-ID", "DATE", "FROM", "SUBJECT")
 # An RFC 2231 continuation piece: name*0, name*1*, ... (decode_params accepts word characters only).
@@ -80,6 +83,21 @@ def _text(value: Any) -> str:
         return bytes(value).decode("utf-8")
     except UnicodeDecodeError:
         return bytes(value).decode("latin-1")
+
+
+def without_nul(text: str, what: str) -> str:
+    """``text`` without NUL characters, logging how many were removed.
+
+    RFC 2231 (``%00``) and RFC 2047 (``=00``) can both encode a NUL, which no warehouse text
+    column accepts: a file name or subject carrying one would stop its ledger row, its rows and
+    every later e-mail from loading.
+    """
+    count = text.count("\x00")
+    if not count:
+        return text
+    cleaned = text.replace("\x00", "")
+    log.warning("removed %d NUL character(s) from the %s %r", count, what, cleaned)
+    return cleaned
 
 
 def _decode_words(value: str) -> str:
@@ -239,7 +257,7 @@ def _walk(node: Sequence[Any], section: str) -> Iterator[AttachmentPart]:
     yield AttachmentPart(
         section=section,
         content_type=f"{main}/{sub}",
-        file_name=file_name.strip(),
+        file_name=without_nul(file_name, "attachment name").strip(),
         encoding=_lower(node[5]) or "7bit",
         size=size,
     )
@@ -288,7 +306,8 @@ class MessageHeaders:
         A digest of Message-ID, Date, From and Subject as sent: the same message read again (from
         another folder, after a move, a re-append) has the same key, while a sender that reuses one
         Message-ID for different e-mails -- some report generators do -- or sends none still gets
-        one key per e-mail.
+        one key per e-mail. E-mails whose four headers are all equal (a scanner splitting one job
+        into two mails) share the key: the ledger tells their files apart by their SHA-256.
         """
         return hashlib.sha256(self.raw.encode("utf-8", errors="replace")).hexdigest()[:32]
 
@@ -309,7 +328,7 @@ def parse_headers(raw: bytes) -> MessageHeaders:
             pass
         return " ".join(text.split())
 
-    message_id = field("Message-ID") or None
+    message_id = without_nul(field("Message-ID"), "Message-ID") or None
     sent_at = None
     if field("Date"):
         try:
@@ -322,12 +341,12 @@ def parse_headers(raw: bytes) -> MessageHeaders:
     from_value = _decode_words(field("From"))
     if from_value:
         _name, address = email.utils.parseaddr(from_value)
-        sender = address.lower() or None
+        sender = without_nul(address, "sender address").lower() or None
     raw_identity = "\n".join(field(name) for name in ("Message-ID", "Date", "From", "Subject"))
     return MessageHeaders(
         message_id=message_id,
         sent_at=sent_at,
         sender=sender,
-        subject=_decode_words(field("Subject")),
+        subject=without_nul(_decode_words(field("Subject")), "subject"),
         raw=raw_identity,
     )

@@ -241,6 +241,10 @@ def _xlsx_table(data: bytes, spec: ReportSpec) -> tuple[list[str], Iterator[tupl
         sheet = workbook[spec.xlsx.sheet]
     else:
         sheet = workbook.worksheets[0]
+    # Streaming writers declare <dimension ref="A1"/> before they know the sheet's extent, and
+    # read-only openpyxl trusts the declaration: forget it and read the rows that are there.
+    if hasattr(sheet, "reset_dimensions"):
+        sheet.reset_dimensions()
     # Read everything now: the rows are small (the attachment is size-capped) and the workbook
     # can then be closed before any conversion error escapes.
     try:
@@ -260,6 +264,71 @@ def _xlsx_table(data: bytes, spec: ReportSpec) -> tuple[list[str], Iterator[tupl
             yield f"{where} row {offset}", cells
 
     return header, records()
+
+
+# -- what the bytes are ------------------------------------------------------------------------
+# Leading bytes of the files people attach instead of (or zipped around) a report. A ZIP is
+# named apart: an .xlsx workbook is one, so it is fine for an xlsx report.
+ZIP_SIGNATURE = b"PK\x03\x04"
+_SIGNATURES = (
+    (b"\x1f\x8b", "a gzip-compressed file"),
+    (b"%PDF-", "a PDF document"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old binary Office file (.xls or .doc)"),
+)
+_SNIFF_BYTES = 1024
+_WIDE_ENCODINGS = ("utf-16", "utf-32")
+
+
+def binary_kind(data: bytes, *, wide_text: bool = False) -> str | None:
+    """What a file that is not text is ("a ZIP archive", "a PDF document"...), or None for text.
+
+    Args:
+        data: The decoded attachment.
+        wide_text: The file may be UTF-16/32 text (declared, or a byte-order mark says so), whose
+            NUL bytes are characters: then NUL bytes alone do not make it binary.
+    """
+    if data.startswith(ZIP_SIGNATURE):
+        return "a ZIP archive"
+    for signature, kind in _SIGNATURES:
+        if data.startswith(signature):
+            return kind
+    if not wide_text and b"\x00" in data[:_SNIFF_BYTES]:
+        return "a binary file (it contains NUL bytes)"
+    return None
+
+
+def _reject_binary(data: bytes, spec: ReportSpec) -> None:
+    """Reject a file whose bytes say it is not what the report's ``format`` reads."""
+    if spec.format == "xlsx":
+        if data.startswith(ZIP_SIGNATURE):
+            return
+        found = binary_kind(data) or "a text file (a CSV?)"
+        raise RejectedAttachment(
+            f"{found}: not a readable .xlsx workbook (an .xlsx file is a ZIP archive); ask the sender for "
+            f"the .xlsx export, or configure reports.{spec.name} with the format it really sends"
+        )
+    wide = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or codecs.lookup(
+        spec.csv.encoding
+    ).name.startswith(_WIDE_ENCODINGS)
+    kind = binary_kind(data, wide_text=wide)
+    if kind is None:
+        return
+    if kind == "a ZIP archive":
+        advice = (
+            f"configure the report as xlsx if it is a workbook (reports.{spec.name}.format: xlsx), "
+            "or ask the sender for CSV"
+        )
+    else:
+        advice = "ask the sender for the CSV file itself"
+    raise RejectedAttachment(f"{kind}, not a CSV file; {advice}")
 
 
 # -- both --------------------------------------------------------------------------------------
@@ -304,6 +373,7 @@ def parse_attachment(data: bytes, spec: ReportSpec) -> list[Row]:
         raise RejectedAttachment("the file is empty (0 bytes)")
     if not data.strip(_BLANK_BYTES):
         raise RejectedAttachment(f"the file holds only blank space ({len(data)} bytes)")
+    _reject_binary(data, spec)
     header, records = (_csv_table if spec.format == "csv" else _xlsx_table)(data, spec)
     indexes = _column_indexes(header, spec)
     zone = ZoneInfo(spec.timezone)

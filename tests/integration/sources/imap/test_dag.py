@@ -170,3 +170,18 @@ def test_extract_bi_imap_end_to_end(setup):
     # Through all of it, nobody's read/unread state changed: read stays read, unread stays unread.
     assert server.flags(login, "INBOX") == {1: (b"\\Seen",), 2: ()}
     assert server.flags(login, "Reports/Call Centre") == {1: ()}
+
+
+def test_a_run_limited_to_some_reports_leaves_the_others_alone(setup):
+    wh = setup["warehouse"]
+    conf = {
+        "window_start": "2026-11-19T00:00:00+00:00",
+        "window_end": "2026-11-21T00:00:00+00:00",
+        "reports": ["call_centre_weekly"],
+    }
+    states = run(load_dag(), logical_date=None, run_conf=conf)
+    assert set(states.values()) == {"success"}, states
+    assert wh.query("SELECT report, status FROM raw_reports.imap_report_ledger") == [
+        ("call_centre_weekly", "loaded")
+    ]
+    assert wh.query("SELECT count(*) FROM raw_reports.call_centre_weekly") == [(2,)]

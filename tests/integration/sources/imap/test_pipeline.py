@@ -317,7 +317,8 @@ def test_exactly_once_across_reruns_duplicates_and_reprocessing(config, mailbox,
     assert table() == rows_before
     assert [e["processed_at"] for e in ledger(warehouse, "sales")] == [e["processed_at"] for e in entries]
 
-    third = extract_report(config, sales, DAY, reprocess=True)
+    # "all": loaded files too (the default, True, processes only the rejected ones again).
+    third = extract_report(config, sales, DAY, reprocess="all")
     assert [o.status for o in third.outcomes] == ["loaded", "duplicate", "loaded"]
     after = table()
     assert len(after) == 5
@@ -456,3 +457,154 @@ def test_plain_imap_wrong_password_and_missing_folder(config, dovecot, airflow_c
         connect_imap(ImapSettings.from_connection("bi_imap"), attempts=1)
     assert "wrong-secret-value" not in str(info.value) and password not in str(info.value)
     assert isinstance(info.value, AuthenticationError)  # permanent: retrying could lock the account
+
+
+def sales_rows(warehouse) -> list[tuple]:
+    return warehouse.query(
+        "SELECT franchise_id, franchise_name, _file_name FROM raw_reports.sales ORDER BY franchise_id"
+    )
+
+
+def test_two_emails_with_the_same_headers_but_different_files_are_both_loaded(config, mailbox, warehouse):
+    # A scanner splitting one job into two e-mails: same Message-ID, Date, From and Subject.
+    first = franchise_sales_csv("2026-11-20", [["101", "Premier", "1", "1", "1", "", ""]])
+    second = franchise_sales_csv("2026-11-20", [["102", "Second", "1", "1", "1", "", ""]])
+    for minute, data in enumerate((first, second)):
+        mailbox.append(
+            sales_email(data=data, message_id="<job-7@scanner.example>"),
+            received=AT + dt.timedelta(minutes=minute),
+        )
+    sales = config.report("sales")
+
+    summary = extract_report(config, sales, DAY)
+    assert [o.status for o in summary.outcomes] == ["loaded", "loaded"], [o.line() for o in summary.outcomes]
+    assert [r[0] for r in sales_rows(warehouse)] == [101, 102]
+    again = extract_report(config, sales, DAY)
+    assert [o.status for o in again.outcomes] == ["skipped", "skipped"]
+
+    extract_report(config, sales, DAY, reprocess="all")
+    entries = ledger(warehouse, "sales")
+    assert sorted((e["sha256"], e["status"]) for e in entries) == sorted(
+        (hashlib.sha256(d).hexdigest(), "loaded") for d in (first, second)
+    )
+    assert [r[0] for r in sales_rows(warehouse)] == [101, 102]
+
+
+def test_reprocessing_touches_only_rejected_files_unless_asked(tmp_path, config, mailbox, warehouse):
+    utf8 = franchise_sales_csv("2026-11-20", [["101", "Orléans", "1", "1", "1", "", ""]])
+    cp1252 = franchise_sales_csv(
+        "2026-11-20", [["102", "Trois-Rivières", "1", "1", "1", "", ""]], encoding="cp1252"
+    )
+    mailbox.append(sales_email("Ventes_utf8.csv", utf8))
+    mailbox.append(sales_email("Ventes_cp1252.csv", cp1252), received=AT + dt.timedelta(minutes=1))
+    first = extract_report(config, config.report("sales"), DAY)
+    assert [o.status for o in first.outcomes] == ["loaded", "rejected"]
+
+    # The documented fix: the vendor's encoding in the configuration, then reprocess: true.
+    fixed = load_imap_reports(
+        write_reports_config(
+            tmp_path / "fixed",
+            REPORTS.replace('thousands_separator: " "}', 'thousands_separator: " ", encoding: cp1252}'),
+            schema="raw_reports",
+        )
+    )
+    assert fixed.report("sales").csv.encoding == "cp1252"
+    second = extract_report(fixed, fixed.report("sales"), DAY, reprocess=True)
+    assert [o.status for o in second.outcomes] == ["skipped", "loaded"], [o.line() for o in second.outcomes]
+    assert sales_rows(warehouse) == [
+        (101, "Orléans", "Ventes_utf8.csv"),
+        (102, "Trois-Rivières", "Ventes_cp1252.csv"),
+    ]
+    assert [e["status"] for e in ledger(warehouse, "sales")] == ["loaded", "loaded"]
+
+    # One file by its SHA-256, or one message's part: nothing else is touched.
+    by_sha = extract_report(fixed, fixed.report("sales"), DAY, reprocess=hashlib.sha256(cp1252).hexdigest())
+    assert [o.status for o in by_sha.outcomes] == ["skipped", "loaded"]
+    from bi_pipelines.sources.imap.pipeline import ReprocessSelection
+
+    message_id = ledger(warehouse, "sales")[0]["message_id"]
+    by_message = extract_report(
+        config, config.report("sales"), DAY, reprocess=ReprocessSelection(message_id=message_id, part="2")
+    )
+    assert [o.status for o in by_message.outcomes] == ["loaded", "skipped"]
+    assert sales_rows(warehouse)[0] == (101, "Orléans", "Ventes_utf8.csv")
+
+
+def test_a_loaded_file_rejected_on_reprocessing_leaves_the_table(tmp_path, config, mailbox, warehouse):
+    keep = franchise_sales_csv("2026-11-20", [["101", "Reste", "1", "1", "1", "", ""]])
+    mailbox.append(sales_email("Ventes_a.csv", keep))
+    extract_report(config, config.report("sales"), DAY)
+    assert len(sales_rows(warehouse)) == 1
+
+    # The configuration now requires a column the file does not have: reprocessing everything
+    # rejects it, and the ledger and the table agree (its rows are gone with the same commit).
+    stricter = load_imap_reports(
+        write_reports_config(
+            tmp_path / "strict",
+            REPORTS.replace(
+                "    - {name: is_corporate, header: Corporatif, type: boolean}\n",
+                "    - {name: is_corporate, header: Corporatif, type: boolean}\n"
+                "    - {name: region, header: Région, type: text}\n",
+                1,
+            ),
+            schema="raw_reports",
+        )
+    )
+    summary = extract_report(stricter, stricter.report("sales"), DAY, reprocess="all")
+    assert [o.status for o in summary.outcomes] == ["rejected"]
+    assert [e["status"] for e in ledger(warehouse, "sales")] == ["rejected"]
+    assert sales_rows(warehouse) == []
+
+
+def test_nul_in_a_file_name_or_subject_does_not_block_the_next_email(config, mailbox, warehouse):
+    data = franchise_sales_csv("2026-11-20", [["101", "Nul", "1", "1", "1", "", ""]])
+    good = franchise_sales_csv("2026-11-20", [["102", "Bon", "1", "1", "1", "", ""]])
+    # RFC 2231 %00 in the name, RFC 2047 =00 in the subject.
+    nul = report_email(
+        sender=POS,
+        subject="=?utf-8?q?Daily_franchise_sales_=00_2026-11-20?=",
+        attachments=[Attachment("Ventes_\x00Nul.csv", data)],
+        sent=AT,
+    )
+    mailbox.append(nul)
+    mailbox.append(sales_email("Ventes_bon.csv", good), received=AT + dt.timedelta(minutes=1))
+
+    summary = extract_report(config, config.report("sales"), DAY)
+    assert [o.status for o in summary.outcomes] == ["loaded", "loaded"], [o.line() for o in summary.outcomes]
+    assert sales_rows(warehouse) == [(101, "Nul", "Ventes_Nul.csv"), (102, "Bon", "Ventes_bon.csv")]
+    entries = ledger(warehouse, "sales")
+    assert entries[0]["file_name"] == "Ventes_Nul.csv"
+    assert entries[0]["subject"] == "Daily franchise sales  2026-11-20"
+
+
+def test_an_existing_ledger_gets_the_new_key_without_losing_rows(config, warehouse, airflow_conn):
+    from bi_pipelines.load.warehouse import Warehouse
+    from bi_pipelines.sources.imap.ledger import Ledger
+
+    # The ledger as it was: keyed by (report, message_key, part), no attachment_key column.
+    warehouse.execute("CREATE SCHEMA IF NOT EXISTS raw_reports")
+    warehouse.execute(
+        "CREATE TABLE raw_reports.imap_report_ledger (report text, message_key text, part text, "
+        "message_id text, folder text, uidvalidity bigint, uid bigint, received_at timestamptz, "
+        "sent_at timestamptz, sender text, subject text, file_name text, size_bytes bigint, "
+        "sha256 text, row_count bigint, status text, reason text, duplicate_of text, target_table text, "
+        "processed_at timestamptz, PRIMARY KEY (report, message_key, part))"
+    )
+    warehouse.execute(
+        "INSERT INTO raw_reports.imap_report_ledger (report, message_key, part, folder, sha256, row_count, "
+        "status, target_table, processed_at) VALUES "
+        "('sales', 'k1', '2', 'INBOX', 'abc', 3, 'loaded', 'raw_reports.sales', now()), "
+        "('sales', 'k2', '', 'INBOX', NULL, 0, 'rejected', 'raw_reports.sales', now())"
+    )
+    with Warehouse.connect("redshift_dw") as wh:
+        Ledger(wh, "raw_reports", "imap_report_ledger").ensure()
+        Ledger(wh, "raw_reports", "imap_report_ledger").ensure()  # idempotent
+    assert warehouse.query(
+        "SELECT message_key, part, attachment_key, status FROM raw_reports.imap_report_ledger ORDER BY 1"
+    ) == [("k1", "2", "abc", "loaded"), ("k2", "", "", "rejected")]
+    key = warehouse.query(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+        "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'raw_reports.imap_report_ledger'::regclass "
+        "AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)"
+    )
+    assert [k[0] for k in key] == ["report", "message_key", "part", "attachment_key"]

@@ -177,3 +177,20 @@ def test_parse_headers_tolerates_missing_and_broken_fields():
 )
 def test_decode_parameters_where_the_stdlib_needs_help(params, expected):
     assert decode_parameters(params)["filename"] == expected
+
+
+def test_nul_characters_are_removed_from_names_and_subjects(caplog):
+    from bi_pipelines.sources.imap.mime import attachment_parts, decode_parameters, parse_headers
+
+    assert decode_parameters(["name*", "utf-8''Ventes_%00Nul.csv"]) == {"name": "Ventes_\x00Nul.csv"}
+    structure = bodystructure(
+        '("text" "csv" ("charset" "utf-8") NIL NIL "base64" 12 1 NIL '
+        '("attachment" ("filename*" "utf-8\'\'Ventes_%00Nul.csv")) NIL NIL)'
+    )
+    with caplog.at_level("WARNING"):
+        (part,) = attachment_parts(structure)
+        headers = parse_headers(b"Subject: =?utf-8?q?Daily_=00sales?=\r\nMessage-ID: <a@b>\r\n\r\n")
+    assert part.file_name == "Ventes_Nul.csv"
+    assert headers.subject == "Daily sales"
+    assert "removed 1 NUL character(s) from the attachment name 'Ventes_Nul.csv'" in caplog.text
+    assert "removed 1 NUL character(s) from the subject 'Daily sales'" in caplog.text

@@ -298,3 +298,62 @@ def test_report_local_times_at_dst_edges_are_read_as_standard_time(calls):
         dt.datetime(2026, 11, 1, 9, 30, tzinfo=UTC),
         dt.datetime(2026, 3, 8, 10, 30, tzinfo=UTC),
     ]
+
+
+def _with_declared_dimension(workbook: bytes, ref: str) -> bytes:
+    """The workbook with ``xl/worksheets/sheet1.xml`` declaring ``<dimension ref="...">`` as given,
+    as streaming writers do (they write the element before they know the sheet's extent)."""
+    import io
+    import re
+    import zipfile
+
+    source, out = zipfile.ZipFile(io.BytesIO(workbook)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data, count = re.subn(
+                    rb'<dimension ref="[^"]*"\s*/>', f'<dimension ref="{ref}"/>'.encode(), data
+                )
+                assert count == 1, data[:400]
+            target.writestr(item, data)
+    return out.getvalue()
+
+
+def test_a_workbook_that_declares_a_one_cell_dimension_is_read_whole(calls):
+    workbook = _with_declared_dimension(
+        call_centre_xlsx([[dt.datetime(2026, 11, 16), 101, 540, 512, 183.4, 0.93, None]]), "A1"
+    )
+    rows = parse_attachment(workbook, calls)
+    assert [(number, values[:4]) for number, values in rows] == [(1, (dt.date(2026, 11, 16), 101, 540, 512))]
+
+
+@pytest.mark.parametrize(
+    ("data", "what"),
+    [
+        (b"PK\x03\x04\x14\x00\x00\x00rest of a zip", "a ZIP archive"),
+        (b"\x1f\x8b\x08\x00\x00\x00\x00\x00", "a gzip-compressed file"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "a PDF document"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a PNG image"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "a JPEG image"),
+        (b"Date;Franchise\x00\x00\x01\x02binary", "a binary file (it contains NUL bytes)"),
+    ],
+)
+def test_a_binary_attachment_is_named_not_blamed_on_the_encoding(sales, data, what):
+    with pytest.raises(RejectedAttachment) as info:
+        parse_attachment(data, sales)
+    message = str(info.value)
+    assert message.startswith(f"{what}, not a CSV file"), message
+    assert "encoding" not in message, message
+
+
+def test_a_zip_archive_for_a_csv_report_suggests_xlsx(sales, calls):
+    workbook = call_centre_xlsx([[dt.datetime(2026, 11, 16), 101, 540, 512, 183.4, 0.93, None]])
+    with pytest.raises(RejectedAttachment, match="configure the report as xlsx if it is a workbook"):
+        parse_attachment(workbook, sales)
+    assert parse_attachment(workbook, calls)  # a workbook is a ZIP archive: fine for an xlsx report
+
+
+def test_a_non_zip_file_for_an_xlsx_report_says_what_it_is(calls):
+    with pytest.raises(RejectedAttachment, match=r"^a PDF document: not a readable \.xlsx workbook"):
+        parse_attachment(b"%PDF-1.4\n", calls)
