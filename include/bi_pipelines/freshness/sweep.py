@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bi_pipelines.freshness.learning import Expectation
 from bi_pipelines.freshness.queries import (
     ServerSession,
     UnusableValue,
@@ -62,6 +63,8 @@ class FreshnessResult:
         server_host: The host of the Airflow connection.
         db_type: ``postgres``, ``redshift``, ``mysql`` or ``mariadb`` (as detected when connected).
         query_seconds: How long the query took.
+        expectation: The learned expectation the status was judged against (``None``: the
+            configured thresholds only).
     """
 
     check: FreshnessCheck
@@ -73,6 +76,7 @@ class FreshnessResult:
     server_host: str | None
     db_type: str
     query_seconds: float | None = None
+    expectation: Expectation | None = None
 
 
 def _utcnow() -> dt.datetime:
