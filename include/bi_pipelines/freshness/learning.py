@@ -1,4 +1,9 @@
-"""Thresholds learned from a table's own history (placeholder, filled below)."""
+"""How a row's thresholds were set, as recorded in the results table's ``threshold_mode`` column.
+
+``fixed``: the configured ``warn_after``/``error_after``. ``learned`` and ``learning`` are the
+values of the columns for thresholds learned from a table's own update history; every row is
+``fixed`` for now, and the ``expected_next_update``/``learned_*`` columns are NULL.
+"""
 
 from __future__ import annotations
 
