@@ -74,6 +74,43 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _limits(result: FreshnessResult) -> str:
+    exp = result.expectation
+    if exp is not None and exp.mode == "learned":
+        return (
+            f"learned: next by {exp.expected_next_update:%Y-%m-%d %H:%M}, warn {_lag(_secs(exp.warn_after))}"
+        )
+    t = result.check.thresholds
+    prefix = "learning; " if exp is not None and exp.mode == "learning" else ""
+    return f"{prefix}warn {_lag(_secs(t.warn_after))} / error {_lag(_secs(t.error_after))}"
+
+
+def _secs(delta) -> float | None:
+    return delta.total_seconds() if delta is not None else None
+
+
+def format_table(results: Iterable[FreshnessResult], not_due: int = 0) -> str:
+    """The checked tables as an aligned text table for the task log, then a count line.
+
+    One line per table: key, status, lag, the thresholds (or the learned expectation) and the
+    reason when the status is not ``pass``; failing tables first.
+    """
+    order = {s: i for i, s in enumerate(("error", "runtime_error", "warn", "no_data", "pass"))}
+    rows = sorted(results, key=lambda r: (order.get(r.status, 9), r.check.key))
+    header = ("table", "status", "lag", "thresholds", "reason")
+    body = [
+        (r.check.key, str(r.status), _lag(r.lag_seconds), _limits(r), (r.message or "")[:160]) for r in rows
+    ]
+    widths = [max([len(header[i])] + [len(b[i]) for b in body]) for i in range(4)]
+    lines = [
+        "  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(line)).rstrip()
+        for line in [header, *body]
+    ]
+    counts = ", ".join(f"{sum(r.status == s for r in rows)} {s}" for s in STATUSES)
+    lines.append(f"{len(rows)} table(s) checked: {counts}; {not_due} not due.")
+    return "\n".join(lines)
+
+
 def emit_metrics(results: Iterable[FreshnessResult]) -> int:
     """Send each table's lag (and this run's count per status) as StatsD gauges via Airflow's metrics.
 

@@ -19,6 +19,7 @@ from bi_pipelines.freshness.spec import PASS, STATUSES, FreshnessCheck, Freshnes
 from bi_pipelines.freshness.sweep import FreshnessResult, Opener, sweep_all
 from bi_pipelines.freshness.writer import (
     PreviousCheck,
+    checks_at,
     delete_expired,
     ensure_objects,
     previous_checks,
@@ -174,11 +175,19 @@ def summarize(
     not_due: list[FreshnessCheck],
     previous: dict[str, PreviousCheck],
     now: dt.datetime,
+    reported: Mapping[str, PreviousCheck] | None = None,
 ) -> RunSummary:
-    """Status counts, status changes against each table's previous row, and what fails the run."""
+    """Status counts, status changes against each table's previous row, and what fails the run.
+
+    ``reported`` holds the rows an earlier attempt at the same instant recorded: they were
+    alerted on already, so a change is one from *them* when they exist (a rerun sends nothing
+    new), else from the latest earlier check.
+    """
+    reported = reported or {}
     states = table_states(config, results, not_due, previous, now)
     changes, failing, acknowledged = [], [], []
     for s in states:
+        already = reported.get(s.table_key)
         item = {
             "table_key": s.table_key,
             "status": s.status,
@@ -189,7 +198,8 @@ def summarize(
             "acknowledgement": s.acknowledgement,
         }
         # A table seen for the first time counts as a change only when it is not healthy.
-        if s.checked_now and s.status != (s.previous_status or PASS):
+        baseline = already.status if already else (s.previous_status or PASS)
+        if s.checked_now and s.status != baseline:
             changes.append(item)
         if s.status != PASS:
             if s.acknowledged_until:
@@ -227,8 +237,9 @@ def run_checks(
 
     Args:
         config: The loaded freshness configuration.
-        run_id: The DAG run id; a rerun with the same id replaces its rows.
-        checked_at: The run's scheduled time (``data_interval_end``) or ``run_after``, UTC.
+        run_id: The DAG run id, recorded on each row.
+        checked_at: The run's scheduled time (``data_interval_end``) or ``run_after``, UTC; a
+            second run at the same instant replaces the rows of the first.
         force: Check every active table regardless of its ``check_interval``.
         only: Check just these table keys (a refresh on demand).
         opener: Replacement for ``open_dbapi`` on the sources (tests, the benchmark).
@@ -244,7 +255,11 @@ def run_checks(
     try:
         mon = config.monitoring
         ensure_objects(wh, mon)
+        # The latest check *before* this instant, whatever run wrote it: what is due, the
+        # previous status and the alerts are all measured against it, so a rerun of the instant
+        # picks the same tables and writes the same rows (replacing the earlier attempt's).
         previous = previous_checks(wh, mon, before=checked_at, since=checked_at - mon.retention)
+        reported = checks_at(wh, mon, checked_at)
         due, not_due = select_due(config.checks, previous, checked_at, force=force, only=only)
         started = time.perf_counter()
         results = sweep_all(due, config.sweep, opener=opener, clock=now)
@@ -273,6 +288,7 @@ def run_checks(
         not_due=not_due,
         previous=previous,
         now=at,
+        reported=reported,
     )
     summary = RunSummary(
         **{

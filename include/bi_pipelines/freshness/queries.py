@@ -3,7 +3,7 @@
 One query per table, ``SELECT MAX(column) FROM schema.table [WHERE filter]``: with an index on
 the column the server answers from the index, whereas converting every row's time zone in SQL
 would force a full scan. The conversion of the single maximum happens here in Python instead.
-Identifiers are quoted by the driver's rules (psycopg's ``sql.Identifier`` on PostgreSQL, double
+Names are quoted by the driver's rules, with the quote character doubled inside, (psycopg's ``sql.Identifier`` on PostgreSQL, double
 quotes on Redshift where the driver may be redshift_connector, backticks on MySQL/MariaDB).
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 from bi_pipelines.core.timezones import local_to_utc
 from bi_pipelines.db.identifiers import quote_mysql, quote_pg
 from bi_pipelines.db.pgcompat import is_postgres_driver, quote_ident
-from bi_pipelines.freshness.spec import FreshnessCheck
+from bi_pipelines.freshness.spec import FreshnessCheck, check_name_length
 
 POSTGRES, MYSQL, REDSHIFT = "postgres", "mysql", "redshift"
 
@@ -96,6 +96,9 @@ def freshness_query(check: FreshnessCheck, dialect: str, conn=None) -> str:
     whichever the provider handed out, as the load path does); double quotes otherwise
     (redshift_connector has no quoting function).
     """
+    for name in (check.schema, check.table, check.column):
+        if name is not None:
+            check_name_length(name, dialect)
     if dialect == MYSQL:
         quote = quote_mysql
     elif conn is not None and is_postgres_driver(conn):

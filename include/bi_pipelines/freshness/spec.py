@@ -83,6 +83,49 @@ def _sql_fragment(value: Any) -> str:
 
 SqlFragment = Annotated[str, BeforeValidator(_sql_fragment)]
 
+# Longest identifier per dialect: PostgreSQL 63 bytes (NAMEDATALEN - 1), Redshift 127 bytes,
+# MySQL/MariaDB 64 characters.
+NAME_LIMITS = {"postgres": (63, "bytes"), "redshift": (127, "bytes"), "mysql": (64, "characters")}
+
+
+def check_name_length(value: str, dialect: str | None) -> None:
+    """Raise ValueError when ``value`` is longer than ``dialect`` allows (64 when unknown)."""
+    limit, unit = NAME_LIMITS.get(dialect or "", (64, "characters"))
+    size = len(value.encode("utf-8")) if unit == "bytes" else len(value)
+    if size > limit:
+        raise ValueError(f"{value[:20]!r}... is {size} {unit} long; {dialect or 'the server'} allows {limit}")
+
+
+# Refused even though quoting would make them harmless: no real table is named like this, and a
+# name with a statement separator, a comment or a quote character in a reviewed YAML file is far
+# more likely an injection attempt or a copy-paste accident than a table.
+_SUSPICIOUS_NAME = re.compile(r";|--|/\*|\*/|[\"`\\]")
+
+
+def _quotable_name(value: Any) -> str:
+    """A name as the server spells it (spaces, mixed case, ``-``, ``.``, non-ASCII letters...).
+
+    It is always quoted for its dialect, the quote character doubled inside (``"..."`` on
+    PostgreSQL/Redshift, backticks on MySQL/MariaDB). NUL and other control characters are
+    refused, and so are ``;``, comments, quote characters and backslashes.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{value!r} is not a valid identifier: expected a non-empty name")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError(f"{value!r} is not a valid identifier: it contains a control character")
+    if _SUSPICIOUS_NAME.search(value):
+        raise ValueError(
+            f"{value!r} is not a valid identifier: ';', comments, quotes, backticks and backslashes "
+            "are refused in names"
+        )
+    check_name_length(value, None)
+    return value
+
+
+# The schema/table/column of a freshness.yaml entry: looser than the strict ``Identifier`` of the
+# extraction flows (whose names also become warehouse tables), quoted for its dialect in queries.
+QuotableName = Annotated[str, BeforeValidator(_quotable_name)]
+
 
 def check_sql_fragment(value: Any, where: str) -> str:
     """Accept a configured SQL expression or filter that is one fragment, not a second statement."""
@@ -235,9 +278,9 @@ class TableEntry(ConfigModel):
     name: Identifier
     conn_id: Identifier
     dialect: Dialect | None = None
-    schema_: Identifier | None = Field(None, alias="schema")
-    table: Identifier
-    column: Identifier | None = None
+    schema_: QuotableName | None = Field(None, alias="schema")
+    table: QuotableName
+    column: QuotableName | None = None
     expression: SqlFragment | None = None
     filter: SqlFragment | None = None
     timezone: TimeZoneName | None = None
@@ -258,6 +301,9 @@ class TableEntry(ConfigModel):
         if (self.column is None) == (self.expression is None):
             raise problem(None, "give exactly one of `column` (a timestamp column) or `expression`")
         check_order(self.warn_after, self.error_after)
+        for name in (self.schema_, self.table, self.column):
+            if name is not None:
+                check_name_length(name, self.dialect)
         return self
 
     @property

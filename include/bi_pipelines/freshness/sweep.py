@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bi_pipelines.freshness.learning import Expectation
 from bi_pipelines.freshness.queries import (
     ServerSession,
     UnusableValue,
@@ -62,6 +63,8 @@ class FreshnessResult:
         server_host: The host of the Airflow connection.
         db_type: ``postgres``, ``redshift``, ``mysql`` or ``mariadb`` (as detected when connected).
         query_seconds: How long the query took.
+        expectation: The learned expectation the status was judged against (``None``: the
+            configured thresholds only).
     """
 
     check: FreshnessCheck
@@ -73,6 +76,7 @@ class FreshnessResult:
     server_host: str | None
     db_type: str
     query_seconds: float | None = None
+    expectation: Expectation | None = None
 
 
 def _utcnow() -> dt.datetime:
@@ -211,7 +215,15 @@ def sweep_connection(
                 )
                 results.append(_failed(check, message, host, session.flavour, clock()))
                 continue
-            results.append(_measure(conn, check, dialect_for(conn_type, check.dialect), session, host, clock))
+            try:
+                results.append(
+                    _measure(conn, check, dialect_for(conn_type, check.dialect), session, host, clock)
+                )
+            except Exception as exc:  # a bug on one table must not cost the server's other rows
+                log.exception("freshness: measuring %s failed unexpectedly", check.key)
+                results.append(
+                    _failed(check, f"internal error: {_reason(exc)}", host, session.flavour, clock())
+                )
     finally:
         try:
             conn.close()
@@ -244,6 +256,14 @@ def _measure(
         last_update = to_utc(row[0] if row else None, check.timezone, dialect=dialect, type_code=type_code)
     except UnusableValue as exc:
         return _failed(check, f"{check.measured} {exc}", host, session.flavour, queried_at)
+    except (ValueError, OverflowError, OSError, ArithmeticError) as exc:  # an epoch out of range, say
+        return _failed(
+            check,
+            f"{check.measured} returned {_reason(exc)}: not a usable time",
+            host,
+            session.flavour,
+            queried_at,
+        )
     status, lag, message = evaluate(check, last_update, queried_at)
     return FreshnessResult(
         check, status, last_update, queried_at, lag, message, host, session.flavour, elapsed

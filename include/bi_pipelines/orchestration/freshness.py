@@ -36,11 +36,13 @@ def build_freshness_dag(doc_md: str, config: FreshnessConfig | None = None):
     }
     kwargs = dag_kwargs(config.dag, doc_md, params=params, on_failure=notify_failure)
     with DAG(schedule=schedule_for(config.dag), **kwargs) as dag:
-
-        @pipeline_task(execution_timeout=CHECK_TIMEOUT)
+        # The summary is logged as a readable table instead of one long "Returned value" line.
+        @pipeline_task(execution_timeout=CHECK_TIMEOUT, show_return_value_in_logs=False)
         def check_tables() -> dict:
             """Measure the due tables, record one row each, apply retention, send lag gauges."""
-            from bi_pipelines.freshness.alerts import emit_metrics
+            import logging
+
+            from bi_pipelines.freshness.alerts import emit_metrics, format_table
             from bi_pipelines.freshness.monitor import checked_at_of, run_checks
 
             context = get_current_context()
@@ -53,6 +55,9 @@ def build_freshness_dag(doc_md: str, config: FreshnessConfig | None = None):
                 only=run_params.get("tables") or (),
             )
             emit_metrics(results)
+            logging.getLogger("bi_pipelines.freshness").info(
+                "Freshness at %s:\n%s", summary.checked_at, format_table(results, summary.tables_not_due)
+            )
             return summary.to_dict()
 
         @pipeline_task(execution_timeout=ALERT_TIMEOUT)

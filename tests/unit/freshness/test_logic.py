@@ -383,3 +383,27 @@ def test_session_timeout_statement_depends_on_mysql_or_mariadb():
     assert prepare_session(mariadb, "mysql", dt.timedelta(seconds=30)).flavour == "mariadb"
     assert ("SET SESSION max_statement_time = %s", (30.0,)) in mariadb.log  # MariaDB: seconds
     assert mysql.autocommit_set is True and ("SET time_zone = '+00:00'", None) in mysql.log
+
+
+def test_the_task_log_is_a_readable_table_with_a_count_line():
+    results = [
+        FreshnessResult(check("dw:s.fresh"), PASS, NOW, NOW, 600.0, None, "h", "postgres"),
+        FreshnessResult(
+            check("dw:s.stale"), ERROR, NOW, NOW, 5 * 3600.0, "last update 5h 0m ago", "h", "postgres"
+        ),
+        FreshnessResult(
+            check("dw:s.gone"), RUNTIME_ERROR, None, NOW, None, "query failed: no table", "h", "pg"
+        ),
+    ]
+    text = alerts.format_table(results, not_due=4)
+    lines = text.splitlines()
+    assert lines[0].split() == ["table", "status", "lag", "thresholds", "reason"]
+    assert lines[1].startswith("dw:s.stale") and "error" in lines[1] and "5.0 h" in lines[1]
+    assert "warn 60 min / error" in lines[1] and lines[1].endswith("last update 5h 0m ago")
+    assert lines[2].startswith("dw:s.gone") and "query failed" in lines[2]
+    assert lines[3].startswith("dw:s.fresh") and "10 min" in lines[3]
+    assert lines[-1] == "3 table(s) checked: 1 pass, 0 warn, 1 error, 1 runtime_error, 0 no_data; 4 not due."
+    status_at = {
+        line.index(s) for line, s in zip(lines[:4], ("status", "error", "runtime_error", "pass"), strict=True)
+    }
+    assert len(status_at) == 1  # the columns are aligned
