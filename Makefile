@@ -30,9 +30,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP) ## Create .venv and install the pinned requirements (fast when already done)
 
-lint: install ## ruff lint (with the AIR rules) and format check
+lint: install ## ruff lint (with the AIR rules), format check and the type check (mypy)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -17,7 +17,7 @@ import io
 import itertools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from bi_pipelines.core.errors import PermanentError
@@ -85,6 +85,7 @@ def stage_copy(
         RejectedValueError: the server rejected a value; names ``target``, the row and the column.
     """
     nul = nul if nul is not None else NulCounter()
+    chunks: Iterator[bytes]
     if stream.copy_chunks:
         chunks = (nul.copy_text(chunk) for chunk in stream.copy_chunks())
     else:

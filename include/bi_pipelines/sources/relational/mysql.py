@@ -225,6 +225,7 @@ class MySqlSource(RelationalSource):
         if window is None or not table.cursor_column:
             return "", []
         cursor = next(c for c in columns if c.name == table.cursor_column)
+        bounds: list[dt.datetime] | list[dt.date]
         if cursor.kind == "naive_timestamp":
             zone = ZoneInfo(table.source_timezone)
             bounds = [b.astimezone(zone).replace(tzinfo=None) for b in (window.start, window.end)]

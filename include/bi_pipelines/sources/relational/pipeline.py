@@ -49,6 +49,7 @@ class ExtractSummary:
 def open_source(dialect: str, conn_id: str) -> RelationalSource:
     """Open the source behind ``conn_id`` with the reader for its dialect."""
     conn, _, extra = open_dbapi(conn_id)
+    cls: type[RelationalSource]
     if dialect == "mysql":
         from bi_pipelines.sources.relational.mysql import MySqlSource
 
