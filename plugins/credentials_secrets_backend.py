@@ -66,6 +66,15 @@ class CredentialsFileSecretsBackend(BaseSecretsBackend):
             # as undefined: say loudly what is wrong with the file (the message holds no secret).
             log.error("connection %r: invalid credentials file: %s", conn_id, exc)
             raise
+        except Exception as exc:
+            # Anything else reading the file is still a bad file, reported as one: by its name and
+            # the kind of error, never the message (it might quote a value).
+            error = ConfigError(
+                f"{CREDENTIAL_FILES[conn_id].filename}: could not be read as a credentials file "
+                f"({type(exc).__name__})"
+            )
+            log.error("connection %r: invalid credentials file: %s", conn_id, error)
+            raise error from None
 
     def get_conn_value(self, conn_id: str, team_name: str | None = None) -> str | None:
         """The connection as Airflow's JSON form; the base class turns it into a Connection."""

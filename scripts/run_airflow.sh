@@ -56,12 +56,14 @@ fi
 echo "Preparing the metadata database ($where) ..."
 airflow db migrate >"$AIRFLOW_HOME/db-migrate.log" 2>&1 || { cat "$AIRFLOW_HOME/db-migrate.log"; exit 1; }
 if [ ! -s "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" ]; then
+  # Owner-only from its creation (whatever the umask), not chmod-ed after being written.
   python - "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" <<'PY'
-import json, secrets, sys
-with open(sys.argv[1], "w") as f:
+import json, os, secrets, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.fchmod(fd, 0o600)  # an empty file left over keeps its mode through O_CREAT
+with os.fdopen(fd, "w") as f:
     json.dump({"admin": secrets.token_urlsafe(12)}, f)
 PY
-  chmod 600 "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
 fi
 password=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['admin'])" "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
 case "$AIRFLOW__API__HOST" in

@@ -47,6 +47,11 @@ def main() -> int:
                 print(f"{conn_id:<22} INVALID: {exc}")
                 failed = True
                 continue
+            except Exception as exc:  # one unreadable file must not hide the other connections
+                filename = CREDENTIAL_FILES[conn_id].filename
+                print(f"{conn_id:<22} INVALID: {filename}: could not be read ({type(exc).__name__})")
+                failed = True
+                continue
             print(
                 f"{conn_id:<22} not defined (no {CREDENTIAL_FILES[conn_id].filename} and no Airflow connection)"
             )

@@ -70,11 +70,24 @@ class CredentialFile:
     build: Callable[[str, dict[str, Any]], ConnectionFields]
 
 
+_ASCII_DIGITS = frozenset("0123456789")
+
+
 def _port(values: dict[str, Any], key: str, default: int, filename: str) -> int:
     raw = values.get(key, default)
-    if isinstance(raw, bool) or not str(raw).strip().isdigit() or not 0 < int(raw) < 65536:
+    port: int | None = None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        port = raw
+    elif isinstance(raw, str):
+        text = raw.strip()
+        # ASCII digits only: str.isdigit() accepts '²' (which int() rejects) and int() reads
+        # Arabic-Indic or other Unicode digits as a number nobody meant. The length check keeps
+        # int() away from its digit limit for a very long string.
+        if text and len(text) <= 5 and set(text) <= _ASCII_DIGITS:
+            port = int(text)
+    if port is None or not 0 < port < 65536:
         raise ConfigError(f"{filename}: `{key}` must be a port number between 1 and 65535")
-    return int(raw)
+    return port
 
 
 def _build_postgres(conn_id: str, v: dict[str, Any]) -> ConnectionFields:
@@ -272,11 +285,18 @@ def parse_literal_assignments(path: Path) -> dict[str, Any]:
         source = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{name}: not valid UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(
+            f"{name}: cannot be read ({exc.strerror or type(exc).__name__}); make it a file the "
+            "Airflow user can read (owner and mode, e.g. chmod 600 owned by that user)"
+        ) from None
     try:
         tree = ast.parse(source, filename=name)
     except SyntaxError as exc:
         # exc.text would show the line, which may hold a password: report the position only.
         raise ConfigError(f"{name}: syntax error on line {exc.lineno}: {exc.msg}") from None
+    except (ValueError, MemoryError, RecursionError) as exc:  # e.g. NUL bytes, absurd nesting
+        raise ConfigError(f"{name}: not a readable Python file ({type(exc).__name__})") from None
     values: dict[str, Any] = {}
     for node in tree.body:
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
@@ -296,7 +316,10 @@ def parse_literal_assignments(path: Path) -> dict[str, Any]:
             raise ConfigError(f"{name}: line {node.lineno}: `{key}` has no value")
         try:
             value = ast.literal_eval(node.value)
-        except ValueError:
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            # TypeError: an unhashable dict key or set member ({[]: 'x'}); the others: a value
+            # too large or too deeply nested to build. None of the messages is shown: they may
+            # quote the value.
             raise ConfigError(
                 f"{name}: line {node.lineno}: `{key}` must be a literal value (a quoted string, "
                 "a number or True/False), not an expression"
@@ -355,13 +378,42 @@ def load_connection(conn_id: str, directory: Path | None = None) -> ConnectionFi
     """Build the connection ``conn_id`` from its credentials file, or None when the file is absent.
 
     Raises:
-        ConfigError: when the file exists but is invalid.
+        ConfigError: when the file exists but is invalid or unreadable, or when something other
+            than a file (a directory, a broken symbolic link) is at its path.
     """
     spec = CREDENTIAL_FILES.get(conn_id)
     if spec is None:
         return None
     path = (directory or credentials_dir()) / spec.filename
     if not path.is_file():
+        _check_absent(path)
         return None
     values = validate_values(spec, parse_literal_assignments(path))
     return spec.build(conn_id, values)
+
+
+def _check_absent(path: Path) -> None:
+    """Return when nothing is at ``path``; raise when something other than a file is there.
+
+    Raises:
+        ConfigError: for a directory, a symbolic link that leads to no file (a loop or a missing
+            target), or anything else that is not a regular file.
+    """
+    name = path.name
+    if path.is_symlink():
+        raise ConfigError(
+            f"{name}: is a symbolic link that leads to no file (its target is missing, or the "
+            f"link points back to itself); point it at the credentials file or remove it"
+        )
+    try:
+        exists = path.exists()
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot be inspected ({exc.strerror or type(exc).__name__})") from None
+    if not exists:
+        return
+    if path.is_dir():
+        raise ConfigError(
+            f"{name}: is a directory, not a file; remove it and put the credentials file there "
+            "(a Docker bind mount of a missing file creates such a directory)"
+        )
+    raise ConfigError(f"{name}: is not a regular file; replace it with the credentials file")

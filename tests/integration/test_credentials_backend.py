@@ -149,3 +149,26 @@ def test_make_connections_masks_the_password(airflow_db, creds_dir):
     assert "obe_mysql" in out.stdout and "mysql://bi:***@173.194.248.216:3306/obe_v8" in out.stdout
     assert "credentials file" in out.stdout
     assert SECRET not in out.stdout + out.stderr
+
+
+def test_make_connections_reports_an_odd_file_and_still_lists_the_others(airflow_db, creds_dir):
+    files = {
+        "postgres_creds.py": f"username = {{[]: 'x'}}\npassword = '{SECRET}'\nhost = 'h'\ndbname = 'd'\n",
+        "redshift_creds.py": f"username = 'bi'\npassword = '{SECRET}'\ncluster = 'c'\ndb_name = 'dw'\n",
+        "imap_creds.py": f"imap_username = 'r@example.com'\nimap_password = '{SECRET}'\nimap_port = '²'\n",
+        "vonigo_creds.py": f"username = 'api@example.com'\nraw_password = '{SECRET}'\n",
+    }
+    for name, text in files.items():
+        (creds_dir / name).write_text(text)
+    out = show_connections(creds_dir)
+    assert out.returncode == 1, out.stderr[-2000:]
+    lines = {line.split()[0]: line for line in out.stdout.splitlines() if line.strip()}
+    assert (
+        "INVALID: postgres_creds.py: line 1: `username` must be a literal value"
+        in lines["info_portal_postgres"]
+    )
+    assert "INVALID: imap_creds.py: `imap_port` must be a port number" in lines["bi_imap"]
+    for conn_id in ("redshift_dw", "obe_mysql", "vonigo_api"):
+        assert "://" in lines[conn_id] and "***" in lines[conn_id]
+    assert "Traceback" not in out.stdout + out.stderr
+    assert SECRET not in out.stdout + out.stderr

@@ -288,3 +288,69 @@ def test_secrets_are_kept_verbatim_other_values_are_trimmed(tmp_path):
         "username = ' bi '\npassword = ' s3cret \\t'\nhost = ' db.internal '\ndbname = 'poc_db'\nport = '5432'\n",
     )
     assert (c.host, c.login, c.password) == ("db.internal", "bi", " s3cret \t")
+
+
+# Values ast.literal_eval or int() reject with something other than ValueError, or that look like
+# digits without being ASCII digits: each is a bad file like any other.
+ODD_VALUES = [
+    (
+        "unhashable dict key",
+        "username = {[]: 'x'}\n" + RUNBOOK["postgres_creds.py"].split("\n", 2)[2],
+        r"line 1: `username` must be a literal value",
+    ),
+    (
+        "5000-digit port string",
+        RUNBOOK["postgres_creds.py"].replace("'5499'", "'" + "9" * 5000 + "'"),
+        r"`port` must be a port number",
+    ),
+    (
+        "5000-digit port number",
+        RUNBOOK["postgres_creds.py"].replace("'5499'", "0x" + "f" * 5000),
+        r"`port` must be a port number",
+    ),
+    (
+        "superscript digit port",
+        RUNBOOK["postgres_creds.py"].replace("'5499'", "'²'"),
+        r"`port` must be a port number",
+    ),
+    (
+        "arabic-indic digit port",
+        RUNBOOK["postgres_creds.py"].replace("'5499'", "'٥٤٣٢'"),
+        r"`port` must be a port number",
+    ),
+    ("deeply nested value", "username = " + "(" * 200_000 + ")" * 200_000 + "\n", r"postgres_creds.py"),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "message"), ODD_VALUES, ids=[c[0] for c in ODD_VALUES])
+def test_odd_values_are_reported_like_any_bad_file(tmp_path, case, text, message):
+    with pytest.raises(ConfigError, match=message) as excinfo:
+        load(tmp_path, "postgres_creds.py", text)
+    assert "postgres_creds.py" in str(excinfo.value)
+    assert SECRET not in str(excinfo.value)
+    assert "9999" not in str(excinfo.value)
+    assert excinfo.value.__cause__ is None
+
+
+def test_an_unreadable_file_is_reported_naming_the_file(tmp_path, monkeypatch):
+    write(tmp_path, "postgres_creds.py", RUNBOOK["postgres_creds.py"])
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", denied)
+    with pytest.raises(ConfigError, match=r"postgres_creds.py: cannot be read \(Permission denied\)"):
+        load_connection("info_portal_postgres", tmp_path)
+
+
+def test_a_directory_or_a_broken_symlink_is_an_invalid_file_not_a_missing_one(tmp_path):
+    (tmp_path / "postgres_creds.py").mkdir()
+    with pytest.raises(ConfigError, match=r"postgres_creds.py: is a directory, not a file"):
+        load_connection("info_portal_postgres", tmp_path)
+    loop = tmp_path / "obe_mysql_creds.py"
+    loop.symlink_to(loop)
+    with pytest.raises(ConfigError, match=r"obe_mysql_creds.py: is a symbolic link that leads to no file"):
+        load_connection("obe_mysql", tmp_path)
+    (tmp_path / "vonigo_creds.py").symlink_to(tmp_path / "nowhere.py")
+    with pytest.raises(ConfigError, match=r"vonigo_creds.py: is a symbolic link that leads to no file"):
+        load_connection("vonigo_api", tmp_path)

@@ -186,6 +186,12 @@ def parse_duration(value: Any, where: str) -> dt.timedelta:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+# A task that has not finished in this time is stuck (a silent server, a lock held elsewhere):
+# failing it frees the DAG's single active run for the next interval. ``dag.execution_timeout``
+# changes it per DAG.
+DEFAULT_EXECUTION_TIMEOUT = dt.timedelta(hours=1)
+
+
 class Dag(ConfigModel):
     """Settings every DAG of the repository has (the ``dag:`` section).
 
@@ -204,6 +210,8 @@ class Dag(ConfigModel):
     retry_delay: Duration = dt.timedelta(minutes=5)
     max_active_runs: PositiveInt = 1
     description: str = ""
+    # Every task's bound; a builder's own tighter per-task bounds stay unless this is smaller.
+    execution_timeout: Duration = DEFAULT_EXECUTION_TIMEOUT
 
     @model_validator(mode="before")
     @classmethod
@@ -211,6 +219,13 @@ class Dag(ConfigModel):
         if isinstance(data, dict) and "dag_id" not in data and info.context and "dag_id" in info.context:
             return {**data, "dag_id": info.context["dag_id"]}
         return data
+
+    @field_validator("execution_timeout")
+    @classmethod
+    def _bounded_timeout(cls, value: dt.timedelta) -> dt.timedelta:
+        if not dt.timedelta(minutes=1) <= value <= dt.timedelta(hours=6):
+            raise ValueError(f"expected a duration from 1m to 6h, got {value}")
+        return value
 
     @field_validator("start_date", mode="before")
     @classmethod

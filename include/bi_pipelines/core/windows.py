@@ -19,6 +19,10 @@ from croniter import croniter
 
 from bi_pipelines.core.errors import ConfigError
 
+# Windows given as params start no earlier than this: a table's lookback (hours or days) is
+# subtracted from the start, which must stay a valid date, and no source holds older data.
+EARLIEST_WINDOW_START = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+
 
 @dataclass(frozen=True)
 class Window:
@@ -37,8 +41,19 @@ class Window:
             )
 
     def widened(self, lookback: dt.timedelta) -> Window:
-        """The window with its start moved back by ``lookback`` (the overlap with the previous run)."""
-        return Window(self.start - lookback, self.end, self.origin)
+        """The window with its start moved back by ``lookback`` (the overlap with the previous run).
+
+        Raises:
+            ConfigError: when the moved start would fall before year 1.
+        """
+        try:
+            start = self.start - lookback
+        except OverflowError:
+            raise ConfigError(
+                f"window start {self.start.isoformat()} moved back by the lookback {lookback} falls "
+                f"before year 1; windows must start on or after {EARLIEST_WINDOW_START.date()}"
+            ) from None
+        return Window(start, self.end, self.origin)
 
     def __str__(self) -> str:
         return f"[{self.start.isoformat()}, {self.end.isoformat()}) ({self.origin})"
@@ -54,7 +69,13 @@ def _as_utc(value: Any, where: str) -> dt.datetime:
         raise ConfigError(f"{where}: expected a date-time, got {type(value).__name__}")
     if value.tzinfo is None:
         raise ConfigError(f"{where}: {value.isoformat()} has no time zone; add one, e.g. +00:00")
-    utc = value.astimezone(dt.UTC)
+    try:
+        utc = value.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+05:00 is before year 1 in UTC
+        raise ConfigError(
+            f"{where}: {value.isoformat()} is before year 1 in UTC; windows must start on or after "
+            f"{EARLIEST_WINDOW_START.isoformat()}"
+        ) from None
     # A plain datetime, not Airflow's pendulum subclass: pendulum's DateTime minus a timedelta
     # loses a stdlib tzinfo and comes back naive.
     return dt.datetime(
@@ -69,7 +90,8 @@ def resolve_window(context: Mapping[str, Any]) -> Window:
     then the latest complete interval of the DAG's timetable before ``run_after``.
 
     Raises:
-        ConfigError: when the params are malformed or give an empty window.
+        ConfigError: when the params are malformed, give an empty window, or start before
+            1900-01-01 (UTC).
     """
     params = context.get("params") or {}
     start, end = params.get("window_start"), params.get("window_end")
@@ -77,6 +99,11 @@ def resolve_window(context: Mapping[str, Any]) -> Window:
         if not (start and end):
             raise ConfigError("params: give both window_start and window_end, or neither")
         s, e = _as_utc(start, "params.window_start"), _as_utc(end, "params.window_end")
+        if s < EARLIEST_WINDOW_START:
+            raise ConfigError(
+                f"params.window_start: {s.isoformat()} is too early; windows must start on or after "
+                f"{EARLIEST_WINDOW_START.isoformat()} (the table's lookback is subtracted from it)"
+            )
         if e <= s:
             raise ConfigError(
                 f"params: window_end {e.isoformat()} must be after window_start {s.isoformat()}"

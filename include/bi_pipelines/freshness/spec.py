@@ -66,14 +66,22 @@ PASS, WARN, ERROR, RUNTIME_ERROR, NO_DATA = FreshnessStatus
 
 # Expressions and filters are SQL written by the team and reviewed like code; this only stops a
 # second statement or a comment that would swallow the rest of the query.
+# MySQL's `#` comment is refused outside single-quoted string literals only: `report = 'a#b'` is
+# data. (Backslashes are refused too, so a literal ends at the first lone quote; PostgreSQL's
+# `#` operator, bitwise XOR, is refused with it.)
 _FORBIDDEN_SQL = re.compile(r";|--|/\*|\*/|\\")
+_SQL_STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
 _THRESHOLD_KEYS = ("warn_after", "error_after", "check_interval", "active")
 
 
 def _sql_fragment(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected a non-empty SQL fragment, got {value!r}")
-    if _FORBIDDEN_SQL.search(value) or any(ord(ch) < 32 for ch in value):
+    if (
+        _FORBIDDEN_SQL.search(value)
+        or "#" in _SQL_STRING_LITERAL.sub("''", value)
+        or any(ord(ch) < 32 for ch in value)
+    ):
         raise ValueError(
             f"{value!r} contains ';', a comment, a backslash or a control character; "
             "write a single expression or condition"

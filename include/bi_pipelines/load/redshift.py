@@ -3,9 +3,45 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from bi_pipelines.core.errors import ConfigError
+
+# The staging settings end up inside SQL string literals of the COPY statement, so each must be
+# what it says it is (checked when the staging is built) -- and is escaped all the same.
+# Bucket: S3's naming rules (3-63 lowercase letters, digits, dots and hyphens).
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# Prefix: S3's "safe" key characters, plus '=' and '+' (partition-style keys).
+_PREFIX = re.compile(r"[A-Za-z0-9/!_.*()=+-]{0,900}")
+# One role ARN, or a comma-separated chain of them (Redshift's role chaining).
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{1,12}:role/[A-Za-z0-9+=.@_/-]{1,512}")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+_WHAT = {
+    "s3_staging_bucket": "an S3 bucket name (3-63 lowercase letters, digits, '.' and '-')",
+    "s3_staging_prefix": "an S3 key prefix of letters, digits and / ! _ . * ( ) = + -",
+    "iam_role_arn": "an IAM role ARN like arn:aws:iam::123456789012:role/RedshiftCopy (comma-separated to chain)",
+    "region": "an AWS region like ca-central-1",
+}
+
+
+def _check(extra_key: str, value: str | None, pattern: re.Pattern[str]) -> None:
+    if value is None:
+        return
+    ok = isinstance(value, str) and all(
+        pattern.fullmatch(part) for part in (value.split(",") if extra_key == "iam_role_arn" else [value])
+    )
+    if not ok or (extra_key == "s3_staging_bucket" and ".." in value):
+        raise ConfigError(
+            f"Redshift connection extra {extra_key!r} must be {_WHAT[extra_key]}, not {value!r}"
+        )
+
+
+def sql_literal(value: str) -> str:
+    """``value`` as a Redshift string literal: quotes doubled, backslashes (an escape there) too."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)
@@ -18,6 +54,18 @@ class S3Staging:
     iam_role_arn: str | None = None
     region: str | None = None
     upload: Callable[[bytes, str, str], None] | None = field(default=None, compare=False)
+
+    def __post_init__(self):
+        """Check every setting that reaches the COPY statement.
+
+        Raises:
+            ConfigError: naming the connection extra that is not a valid bucket, prefix, role
+                ARN or region.
+        """
+        _check("s3_staging_bucket", self.bucket, _BUCKET)
+        _check("s3_staging_prefix", self.prefix, _PREFIX)
+        _check("iam_role_arn", self.iam_role_arn, _ROLE_ARN)
+        _check("region", self.region, _REGION)
 
     @classmethod
     def from_extra(cls, extra: dict[str, Any]) -> S3Staging | None:
@@ -42,10 +90,13 @@ class S3Staging:
 
     def copy_sql(self, table_sql: str, columns_sql: str, prefix: str) -> str:
         """Redshift's ``COPY`` of every gzip CSV file under ``prefix`` into ``table_sql``."""
-        credentials = f"IAM_ROLE '{self.iam_role_arn}'" if self.iam_role_arn else "IAM_ROLE default"
-        region = f" REGION '{self.region}'" if self.region else ""
+        credentials = (
+            f"IAM_ROLE {sql_literal(self.iam_role_arn)}" if self.iam_role_arn else "IAM_ROLE default"
+        )
+        region = f" REGION {sql_literal(self.region)}" if self.region else ""
+        source = sql_literal(f"s3://{self.bucket}/{prefix}")
         return (
-            f"COPY {table_sql} ({columns_sql}) FROM 's3://{self.bucket}/{prefix}' {credentials}{region} "
+            f"COPY {table_sql} ({columns_sql}) FROM {source} {credentials}{region} "
             "FORMAT AS CSV GZIP NULL AS '\\\\N' TIMEFORMAT 'auto' DATEFORMAT 'auto' "
             "COMPUPDATE OFF STATUPDATE OFF"
         )
@@ -94,4 +145,4 @@ def csv_line(row: Sequence[Any]) -> str:
     return ",".join(out) + "\n"
 
 
-__all__ = ["S3Staging", "csv_line", "redshift_type"]
+__all__ = ["S3Staging", "csv_line", "redshift_type", "sql_literal"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from bi_pipelines.freshness.spec import FreshnessConfig, load_config
-from bi_pipelines.orchestration.policy import dag_kwargs, schedule_for
+from bi_pipelines.orchestration.policy import dag_kwargs, schedule_for, task_timeout
 from bi_pipelines.orchestration.tasks import pipeline_task
 
 # The sweep has its own per-connection budget (sweep.connection_budget); this bounds the task
@@ -37,7 +37,9 @@ def build_freshness_dag(doc_md: str, config: FreshnessConfig | None = None):
     kwargs = dag_kwargs(config.dag, doc_md, params=params, on_failure=notify_failure)
     with DAG(schedule=schedule_for(config.dag), **kwargs) as dag:
         # The summary is logged as a readable table instead of one long "Returned value" line.
-        @pipeline_task(execution_timeout=CHECK_TIMEOUT, show_return_value_in_logs=False)
+        @pipeline_task(
+            execution_timeout=task_timeout(config.dag, CHECK_TIMEOUT), show_return_value_in_logs=False
+        )
         def check_tables() -> dict:
             """Measure the due tables, record one row each, apply retention, send lag gauges."""
             import logging
@@ -60,7 +62,7 @@ def build_freshness_dag(doc_md: str, config: FreshnessConfig | None = None):
             )
             return summary.to_dict()
 
-        @pipeline_task(execution_timeout=ALERT_TIMEOUT)
+        @pipeline_task(execution_timeout=task_timeout(config.dag, ALERT_TIMEOUT))
         def alert_on_changes(summary: dict) -> None:
             """E-mail status changes (when SMTP is configured) and fail while tables are in error."""
             from bi_pipelines.freshness.alerts import alert

@@ -12,14 +12,22 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from bi_pipelines.core.settings import Dag
+from bi_pipelines.core.settings import DEFAULT_EXECUTION_TIMEOUT, Dag
 from bi_pipelines.core.windows import WINDOW_PARAMS_DOC
 from bi_pipelines.orchestration.callbacks import log_task_failure
 
-# A task that has not finished in this time is stuck (a silent server, a lock held elsewhere):
-# failing it frees the DAG's single active run for the next interval. Builders shorten it where
-# a task has a tighter budget (the freshness monitor).
-DEFAULT_EXECUTION_TIMEOUT = dt.timedelta(hours=1)
+# Every task's bound unless the ``dag:`` section's ``execution_timeout`` says otherwise (defined
+# with the settings; re-exported here). Builders shorten it where a task has a tighter budget
+# (the freshness monitor), through :func:`task_timeout`.
+__all__ = [
+    "DEFAULT_EXECUTION_TIMEOUT",
+    "KIND_TAGS",
+    "TAG_VOCABULARY",
+    "dag_kwargs",
+    "schedule_for",
+    "task_timeout",
+    "window_params",
+]
 
 # The words DAG tags may use, so that filtering by tag in the UI finds every DAG of a kind.
 # Each DAG has exactly one of KIND_TAGS.
@@ -68,12 +76,17 @@ def schedule_for(settings: Dag):
     return CronDataIntervalTimetable(settings.schedule, timezone=settings.timezone)
 
 
+def task_timeout(settings: Dag, own: dt.timedelta) -> dt.timedelta:
+    """A task's ``execution_timeout``: its own budget, or the DAG's setting when that is smaller."""
+    return min(own, settings.execution_timeout)
+
+
 def dag_kwargs(
     settings: Dag,
     doc_md: str,
     *,
     on_failure: Callable[[dict[str, Any]], None] | None = None,
-    execution_timeout: dt.timedelta = DEFAULT_EXECUTION_TIMEOUT,
+    execution_timeout: dt.timedelta | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Keyword arguments for ``airflow.sdk.DAG`` built from a ``dag:`` config section.
@@ -85,9 +98,13 @@ def dag_kwargs(
         settings: The DAG's ``dag:`` section.
         doc_md: The DAG file's docstring.
         on_failure: An extra failure callback (e.g. e-mail), run after the one every task has.
-        execution_timeout: Every task's ``execution_timeout`` unless the task sets its own.
+        execution_timeout: Every task's ``execution_timeout`` unless the task sets its own;
+            default (and upper bound) the ``dag:`` section's ``execution_timeout``.
         **overrides: Further ``DAG`` keyword arguments (``params``).
     """
+    if execution_timeout is None:
+        execution_timeout = settings.execution_timeout
+    execution_timeout = task_timeout(settings, execution_timeout)
     callbacks: list[Callable[[dict[str, Any]], None]] = [log_task_failure]
     if on_failure is not None:
         callbacks.append(on_failure)

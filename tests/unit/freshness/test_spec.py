@@ -355,3 +355,25 @@ def test_statuses_are_one_enum():
     assert (PASS, ERROR) == (FreshnessStatus.PASS, FreshnessStatus.ERROR)
     assert STATUSES == ("pass", "warn", "error", "runtime_error", "no_data")
     assert PASS == "pass" and isinstance(PASS, str)
+
+
+@pytest.mark.parametrize(
+    ("fragment", "rejected"),
+    [
+        ("a = 1 # and the rest", True),  # a MySQL comment
+        ("max(ts)#", True),
+        ("report = 'a' # x", True),
+        ("report = 'a#b'", False),  # inside a string literal it is data
+        ("report = 'it''s #1'", False),
+        ("report = 'a' AND note = 'b#c'", False),
+        ("report = 'unterminated #", True),
+    ],
+)
+def test_a_hash_comment_is_refused_outside_string_literals(fragment, rejected):
+    from bi_pipelines.freshness.spec import check_sql_fragment
+
+    if rejected:
+        with pytest.raises(ConfigError, match="a comment"):
+            check_sql_fragment(fragment, "freshness.yaml.tables.t.filter")
+    else:
+        assert check_sql_fragment(fragment, "freshness.yaml.tables.t.filter") == fragment

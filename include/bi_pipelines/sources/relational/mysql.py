@@ -235,7 +235,28 @@ class MySqlSource(RelationalSource):
         else:  # TIMESTAMP in a +00:00 session, or a numeric cursor compared to UTC instants
             bounds = [b.astimezone(dt.UTC).replace(tzinfo=None) for b in (window.start, window.end)]
         col = quote_mysql(cursor.name)
+        if table.on_null_cursor == "load":
+            # Rows no window selects are read on every run too, and merged on the primary key.
+            null = self.null_cursor_predicate(table, columns)
+            return f" WHERE (({col} >= %s AND {col} < %s) OR {null})", bounds
         return f" WHERE {col} >= %s AND {col} < %s", bounds
+
+    def null_cursor_predicate(self, table: TableSpec, columns: list[SourceColumn]) -> str:
+        cursor = next(c for c in columns if c.name == table.cursor_column)
+        col = quote_mysql(cursor.name)
+        if cursor.kind in _DATE_KINDS:
+            # A zero date compares below every window start, so no window would ever select it.
+            return f"({col} IS NULL OR {_is_zero_date(col)})"
+        return f"{col} IS NULL"
+
+    def count_null_cursor(self, table: TableSpec, columns: list[SourceColumn]) -> int:
+        sql = (
+            f"SELECT count(*) FROM {self.relation(table)} WHERE {self.null_cursor_predicate(table, columns)}"
+        )
+        with self.conn.cursor() as cur:
+            cur.execute(sql)
+            (count,) = cur.fetchone()
+        return int(count)
 
     def _copy_expression(self, column: SourceColumn, zone: str) -> str:
         """SQL formatting a non-text column as its COPY text (NULL stays NULL)."""

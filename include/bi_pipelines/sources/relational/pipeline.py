@@ -20,7 +20,7 @@ from bi_pipelines.db.connections import open_dbapi
 from bi_pipelines.load.publish import Merge, ReplaceAll
 from bi_pipelines.load.tables import Column, TargetTable
 from bi_pipelines.load.warehouse import Warehouse
-from bi_pipelines.sources.relational.reader import RelationalSource, check_columns
+from bi_pipelines.sources.relational.reader import NullCursorError, RelationalSource, check_columns
 from bi_pipelines.sources.relational.spec import FlowSpec, TableSpec
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ class ExtractSummary:
     rows_inserted: int
     zero_dates_nulled: int
     nul_values_stripped: int
+    null_cursor_rows: int
+    null_cursor_policy: str | None
     columns_added: tuple[str, ...]
     seconds: float
 
@@ -88,6 +90,7 @@ def extract_table(
             the source session gave up waiting for a lock or stopped a long query (saying which
             connection extra to raise).
         SchemaError: when a source column has a type the warehouse cannot hold.
+        NullCursorError: for ``on_null_cursor: fail`` when rows have a NULL cursor.
     """
     started = time.monotonic()
     where = f"{flow.dag.dag_id}.{table.name} (connection {flow.source_conn_id!r})"
@@ -103,6 +106,7 @@ def extract_table(
                 columns=tuple(Column(c.name, c.target_type) for c in columns),
                 primary_key=table.primary_key,
             )
+            null_cursor = check_null_cursor(source, table, columns, where)
             added = warehouse.ensure_table(target)
             stream = source.row_stream(table, columns, read_window)
             strategy = Merge(table.primary_key) if table.incremental else ReplaceAll()
@@ -140,14 +144,54 @@ def extract_table(
         rows_inserted=result.rows_inserted,
         zero_dates_nulled=source.zero_dates,
         nul_values_stripped=source.nul_values,
+        null_cursor_rows=null_cursor,
+        null_cursor_policy=table.on_null_cursor if table.incremental else None,
         columns_added=added,
         seconds=round(time.monotonic() - started, 3),
     )
+    null_note = ""
+    if table.incremental:
+        verb = "loaded" if table.on_null_cursor == "load" else "skipped"
+        null_note = f", {null_cursor} row(s) with a NULL cursor {verb}"
     log.info(
-        "%s -> %s: window %s, %s",
+        "%s -> %s: window %s, %s%s",
         table.qualified_source,
         target,
         read_window or "full refresh",
         result.summary(),
+        null_note,
     )
     return summary
+
+
+def check_null_cursor(source: RelationalSource, table: TableSpec, columns: list, where: str) -> int:
+    """Count the rows no window selects (NULL cursor) and apply the table's ``on_null_cursor``.
+
+    Returns:
+        The count (0 for a full refresh, which reads every row anyway).
+
+    Raises:
+        NullCursorError: for ``on_null_cursor: fail`` when there is at least one such row.
+    """
+    if not table.incremental:
+        return 0
+    count = source.count_null_cursor(table, columns)
+    if not count:
+        return 0
+    column = table.cursor_column
+    if table.on_null_cursor == "fail":
+        raise NullCursorError(
+            f"{where}: {count} row(s) of {table.qualified_source} have a NULL cursor "
+            f"({column!r}{' or a zero date' if source.dialect == 'mysql' else ''}), which no window "
+            "selects; set the table's on_null_cursor to 'load' to read them on every run or "
+            "'skip' to leave them out, or fill the column at the source"
+        )
+    if table.on_null_cursor == "skip":
+        log.warning(
+            "%s: %d row(s) of %s have a NULL cursor (%r) and were not loaded (on_null_cursor: skip)",
+            where,
+            count,
+            table.qualified_source,
+            column,
+        )
+    return count

@@ -169,9 +169,29 @@ class PostgresSource(RelationalSource):
         sql = f"SELECT {', '.join(exprs)} FROM {self.relation(table)}"
         if window is not None and table.cursor_column:
             cursor = next(c for c in columns if c.name == table.cursor_column)
-            sql += f" WHERE {self.q(cursor.name)} >= {self._bound(window.start, cursor, zone)}"
-            sql += f" AND {self.q(cursor.name)} < {self._bound(window.end, cursor, zone)}"
+            col = self.q(cursor.name)
+            in_window = (
+                f"{col} >= {self._bound(window.start, cursor, zone)}"
+                f" AND {col} < {self._bound(window.end, cursor, zone)}"
+            )
+            if table.on_null_cursor == "load":
+                # Rows no window selects are read on every run too, and merged on the primary key.
+                in_window = f"({in_window}) OR {self.null_cursor_predicate(table, columns)}"
+            sql += f" WHERE {in_window}"
         return sql
+
+    def null_cursor_predicate(self, table: TableSpec, columns: list[SourceColumn]) -> str:
+        return f"{self.q(str(table.cursor_column))} IS NULL"
+
+    def count_null_cursor(self, table: TableSpec, columns: list[SourceColumn]) -> int:
+        sql = (
+            f"SELECT count(*) FROM {self.relation(table)} WHERE {self.null_cursor_predicate(table, columns)}"
+        )
+        with self.conn.cursor() as cur:
+            cur.execute(sql)
+            (count,) = cur.fetchone()
+        self.conn.commit()
+        return int(count)
 
     def _literal(self, value) -> str:
         return literal(self.conn, value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bi_pipelines.core.errors import ConfigError, ExtractionError
+from bi_pipelines.core.errors import ConfigError, ExtractionError, PermanentError
 from bi_pipelines.core.windows import Window
 from bi_pipelines.db.rows import RowStream
 from bi_pipelines.sources.relational.spec import TableSpec
@@ -15,6 +15,10 @@ FETCH_ROWS = 10_000
 # Without them a table locked by another session stalls a task for as long as the lock is held.
 DEFAULT_LOCK_TIMEOUT = 300.0
 DEFAULT_STATEMENT_TIMEOUT = 3600.0
+
+
+class NullCursorError(PermanentError, ExtractionError):
+    """An incremental table with ``on_null_cursor: fail`` has rows whose cursor is NULL."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,14 @@ class RelationalSource:
         return None
 
     def describe(self, table: TableSpec) -> list[SourceColumn]:
+        raise NotImplementedError
+
+    def null_cursor_predicate(self, table: TableSpec, columns: list[SourceColumn]) -> str:
+        """SQL true for a row whose cursor no window selects: NULL (MySQL: also a zero date)."""
+        raise NotImplementedError
+
+    def count_null_cursor(self, table: TableSpec, columns: list[SourceColumn]) -> int:
+        """How many rows of ``table`` have a cursor no window selects (one ``count(*)``)."""
         raise NotImplementedError
 
     def row_stream(self, table: TableSpec, columns: list[SourceColumn], window: Window | None) -> RowStream:

@@ -32,11 +32,19 @@ __all__ = [
     "Dag",
     "FlowSpec",
     "FreshnessThresholds",
+    "NullCursorPolicy",
     "TableSpec",
     "load_flow",
     "load_flows",
     "parse_duration",
 ]
+
+
+# What an incremental read does with rows whose cursor is NULL (or, on MySQL, a zero date), which
+# no window on the cursor would ever select: ``load`` reads them in every run's window too (merged
+# on the primary key, so reruns stay idempotent; the cost is reading all of them on every run),
+# ``skip`` leaves them out and counts them with a warning, ``fail`` fails the table naming the count.
+NullCursorPolicy = Literal["load", "skip", "fail"]
 
 
 class TableFreshness(FreshnessThresholds):
@@ -57,6 +65,7 @@ class TableSpec(ConfigModel):
     cursor_column: Identifier | None = None
     source_timezone: TimeZoneName = Field("UTC", alias="timezone")
     lookback: Duration = dt.timedelta(minutes=60)
+    on_null_cursor: NullCursorPolicy = "load"
     columns: tuple[Identifier, ...] | None = None
     freshness: TableFreshness = TableFreshness()
 
@@ -105,6 +114,7 @@ class FlowTarget(ConfigModel):
 
 class FlowDefaults(ConfigModel):
     timezone: TimeZoneName = "UTC"
+    on_null_cursor: NullCursorPolicy = "load"
     freshness: FreshnessThresholds = FreshnessThresholds()
 
 
@@ -131,7 +141,12 @@ class FlowSpec(ConfigModel):
             body = {} if body is None else body
             if isinstance(body, dict):
                 own_fresh = body.get("freshness") or {}
-                body = {"timezone": defaults.timezone, **body, "name": str(name)}
+                body = {
+                    "timezone": defaults.timezone,
+                    "on_null_cursor": defaults.on_null_cursor,
+                    **body,
+                    "name": str(name),
+                }
                 body["freshness"] = {**fresh, **own_fresh} if isinstance(own_fresh, dict) else own_fresh
             tables[str(name)] = body
         return tables
