@@ -281,6 +281,7 @@ class LearningSettings(ConfigModel):
     min_updates: PositiveInt = 8
     min_days: Duration = dt.timedelta(days=14)
     bucket_min_samples: PositiveInt = 5
+    rhythm_ratio: float = Field(3.0, ge=1)
     timezone: TimeZoneName | None = None
 
     @model_validator(mode="after")
