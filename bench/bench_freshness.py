@@ -182,7 +182,37 @@ def create_tables(pg: Database, my: Database, pg_tables: list[int], my_tables: l
     conn.close()
 
 
-def write_config(directory: Path, pg_tables: list[int], my_tables: list[int], parallel: int) -> Path:
+def is_learned(i: int, every: int) -> bool:
+    """Every ``every``-th table (0: none) has learned thresholds."""
+    return every > 0 and i % every == 2 % every
+
+
+def seed_history(mon: Database, keys: list[str], days: int) -> int:
+    """``days`` of hourly checks of ``keys``, each seeing an update five minutes old (hourly gaps)."""
+    from bi_pipelines.freshness.spec import MonitoringSettings
+    from bi_pipelines.freshness.writer import ensure_objects
+    from bi_pipelines.load.warehouse import Warehouse
+
+    with Warehouse.connect("bench_mon") as wh:
+        ensure_objects(wh, MonitoringSettings())
+    conn = mon.connect()
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO monitoring.source_table_freshness (run_id, table_key, checked_at, queried_at, "
+            "last_update, status, source_timezone) SELECT 'seed', k, c, c, c - interval '5 minutes', 'pass', "
+            "'UTC' FROM unnest(%s::text[]) AS keys(k), generate_series(date_trunc('hour', now()) - "
+            "make_interval(days => %s), date_trunc('hour', now()) - interval '1 hour', interval '1 hour') AS c",
+            (keys, days),
+        )
+        inserted = cur.rowcount
+    conn.commit()
+    conn.close()
+    return inserted
+
+
+def write_config(
+    directory: Path, pg_tables: list[int], my_tables: list[int], parallel: int, learned_every: int = 0
+) -> Path:
     lines = [
         "dag:",
         "  dag_id: monitor_source_freshness",
@@ -196,8 +226,9 @@ def write_config(directory: Path, pg_tables: list[int], my_tables: list[int], pa
     ]
     for conn_id, tables in (("bench_pg", pg_tables), ("bench_my", my_tables)):
         for i in tables:
+            mode = ", mode: learned" if is_learned(i, learned_every) else ""
             lines.append(
-                f"  {conn_id}_{i}: {{conn_id: {conn_id}, table: {table_name(i)}, column: updated_at}}"
+                f"  {conn_id}_{i}: {{conn_id: {conn_id}, table: {table_name(i)}, column: updated_at{mode}}}"
             )
     path = directory / "freshness_bench.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -294,6 +325,10 @@ def main() -> int:
     parser.add_argument("--parallel", type=int, default=8, help="sweep.max_parallel_connections")
     parser.add_argument("--repeat", type=int, default=3, help="sweep repetitions (the median is shown)")
     parser.add_argument("--skip-dag", action="store_true", help="do not run the whole DAG")
+    parser.add_argument(
+        "--learned-every", type=int, default=5, help="every n-th table has learned thresholds (0: none)"
+    )
+    parser.add_argument("--history-days", type=int, default=30, help="days of hourly history seeded for them")
     args = parser.parse_args()
 
     pg_tables = list(range(0, args.tables, 2))
@@ -307,7 +342,7 @@ def main() -> int:
         tmpdir = Path(tmp)
         t0 = time.perf_counter()
         create_tables(pg, my, pg_tables, my_tables)
-        config_path = write_config(tmpdir, pg_tables, my_tables, args.parallel)
+        config_path = write_config(tmpdir, pg_tables, my_tables, args.parallel, args.learned_every)
         conns = {
             "AIRFLOW_CONN_BENCH_PG": pg.airflow_conn_json(),
             "AIRFLOW_CONN_BENCH_MY": my.airflow_conn_json(),
@@ -317,9 +352,12 @@ def main() -> int:
         config = load_config(config_path)
         checks = config.active_checks
         servers = len({c.conn_id for c in checks})
+        learned_keys = [c.key for c in config.learned_checks]
+        seeded = seed_history(mon, learned_keys, args.history_days) if learned_keys else 0
         print(
             f"freshness bench: {len(checks)} tables ({len(pg_tables)} PostgreSQL, {len(my_tables)} MariaDB) on "
-            f"{servers} source servers, set up in {time.perf_counter() - t0:.1f} s; "
+            f"{servers} source servers, {len(learned_keys)} with learned thresholds ({seeded} history rows "
+            f"seeded: {args.history_days} days of hourly checks), set up in {time.perf_counter() - t0:.1f} s; "
             f"max_parallel_connections {args.parallel}",
             flush=True,
         )
@@ -397,18 +435,27 @@ def main() -> int:
             dag_seconds, dag_rss, done, dag_connects = run_dag(env, home)
             dag_sessions = counter.stop()
             rows = mon.query(
-                "SELECT count(*), count(DISTINCT run_id) FROM monitoring.source_table_freshness"
+                "SELECT count(*), count(DISTINCT run_id) FROM monitoring.source_table_freshness "
+                "WHERE run_id <> 'seed'"
             )[0]
+            modes = dict(
+                mon.query(
+                    "SELECT threshold_mode, count(*) FROM monitoring.source_table_freshness "
+                    "WHERE run_id <> 'seed' GROUP BY threshold_mode"
+                )
+            )
             ok = (
                 done.returncode == 0
                 and "state=success" in (done.stdout + done.stderr)
                 and rows[0] == len(checks)
+                and modes.get("learned", 0) == len(learned_keys)
             )
             print(
                 f"dag run   airflow dags test monitor_source_freshness, Airflow start-up and overhead included: "
                 f"{dag_seconds:.2f} s, {len(checks) / dag_seconds:.0f} tables/s, peak RSS {mb(dag_rss)}, "
                 f"ratio to the baseline {baseline / dag_seconds:.1f}x; "
-                f"{'run succeeded' if ok else 'RUN FAILED'}, {rows[0]} rows recorded",
+                f"{'run succeeded' if ok else 'RUN FAILED'}, {rows[0]} rows recorded "
+                f"({', '.join(f'{n} {m}' for m, n in sorted(modes.items()))})",
                 flush=True,
             )
             if not ok:

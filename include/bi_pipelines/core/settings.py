@@ -33,7 +33,16 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from bi_pipelines.core.errors import ConfigError
-from bi_pipelines.core.types import Cron, Duration, Identifier, PositiveInt, TimeZoneName, to_duration
+from bi_pipelines.core.types import (
+    AUTO,
+    Cron,
+    Duration,
+    Identifier,
+    PositiveInt,
+    ThresholdMode,
+    TimeZoneName,
+    to_duration,
+)
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 
@@ -246,13 +255,42 @@ class Dag(ConfigModel):
         return value
 
 
+def auto_to_learned(data: Any) -> Any:
+    """``warn_after: auto`` / ``error_after: auto`` mean ``mode: learned``; the level stays unset.
+
+    A duration given next to ``auto`` (or next to ``mode: learned``) is what applies while the
+    table's history is still too short to learn from.
+    """
+    if not isinstance(data, dict):
+        return data
+    auto = [
+        k for k in ("warn_after", "error_after") if isinstance(data.get(k), str) and data[k].strip() == AUTO
+    ]
+    if not auto:
+        return data
+    if data.get("mode", "learned") != "learned":
+        raise ValueError(f"{auto[0]}: auto learns the thresholds; it contradicts mode: {data['mode']}")
+    return {**{k: v for k, v in data.items() if k not in auto}, "mode": "learned"}
+
+
 class FreshnessThresholds(PositionalModel):
-    """When a source table counts as stale; ``None`` disables a level."""
+    """When a source table counts as stale; ``None`` disables a level.
+
+    ``mode: learned`` (or ``warn_after: auto`` / ``error_after: auto``) judges the table against
+    its own update history instead (see ``bi_pipelines.freshness.learning``); the durations then
+    apply only while that history is too short.
+    """
 
     warn_after: Duration | None = None
     error_after: Duration | None = None
     check_interval: Duration = dt.timedelta(minutes=15)
     active: StrictBool = True
+    mode: ThresholdMode = "fixed"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _auto(cls, data: Any) -> Any:
+        return auto_to_learned(data)
 
     @model_validator(mode="after")
     def _warn_before_error(self) -> FreshnessThresholds:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, Field
@@ -72,3 +72,7 @@ Identifier = Annotated[str, BeforeValidator(to_identifier)]
 # Counts and sizes: a YAML ``true`` or ``"5"`` is a mistake, not a number.
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 NonNegativeFloat = Annotated[float, Field(strict=True, ge=0)]
+# How a table's thresholds are set: ``fixed`` (the configured durations) or ``learned`` (from the
+# table's own update history; ``warn_after: auto`` / ``error_after: auto`` ask for it too).
+ThresholdMode = Literal["fixed", "learned"]
+AUTO = "auto"

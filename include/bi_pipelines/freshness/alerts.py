@@ -77,11 +77,13 @@ def format_summary(summary: dict[str, Any]) -> str:
 def _limits(result: FreshnessResult) -> str:
     exp = result.expectation
     if exp is not None and exp.mode == "learned":
+        nxt = f", next by {exp.expected_next_update:%Y-%m-%d %H:%M}" if exp.expected_next_update else ""
         return (
-            f"learned: next by {exp.expected_next_update:%Y-%m-%d %H:%M}, warn {_lag(_secs(exp.warn_after))}"
+            f"learned {exp.basis or ''}: gap {_lag(_secs(exp.gap))}{nxt}; "
+            f"warn {_lag(_secs(exp.warn_after))} / error {_lag(_secs(exp.error_after))}"
         )
     t = result.check.thresholds
-    prefix = "learning; " if exp is not None and exp.mode == "learning" else ""
+    prefix = f"learning ({exp.samples or 0} gaps); " if exp is not None and exp.mode == "learning" else ""
     return f"{prefix}warn {_lag(_secs(t.warn_after))} / error {_lag(_secs(t.error_after))}"
 
 

@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bi_pipelines.core.errors import ConfigError
+from bi_pipelines.freshness.learning import LEARNED, expect, learn
 from bi_pipelines.freshness.spec import PASS, STATUSES, FreshnessCheck, FreshnessConfig
-from bi_pipelines.freshness.sweep import FreshnessResult, Opener, sweep_all
+from bi_pipelines.freshness.sweep import FreshnessResult, Opener, judge_learned, sweep_all
 from bi_pipelines.freshness.writer import (
     PreviousCheck,
     checks_at,
@@ -261,9 +262,21 @@ def run_checks(
         previous = previous_checks(wh, mon, before=checked_at, since=checked_at - mon.retention)
         reported = checks_at(wh, mon, checked_at)
         due, not_due = select_due(config.checks, previous, checked_at, force=force, only=only)
+        # One query learns the rhythm of every due learned table, from the rows before this
+        # instant (a rerun learns from the same history as the first attempt).
+        learned_keys = [c.key for c in due if c.thresholds.mode == LEARNED]
+        histories = learn(
+            wh, mon, config.learning, learned_keys, before=checked_at, since=checked_at - mon.retention
+        )
         started = time.perf_counter()
         results = sweep_all(due, config.sweep, opener=opener, clock=now)
         sweep_seconds = time.perf_counter() - started
+        results = [
+            judge_learned(r, expect(r.check, r.last_update, histories.get(r.check.key), config.learning))
+            if r.check.thresholds.mode == LEARNED
+            else r
+            for r in results
+        ]
         at = now()
         rows = [
             result_row(

@@ -44,6 +44,7 @@ from bi_pipelines.core.settings import (
     Dag,
     FreshnessThresholds,
     PositionalModel,
+    auto_to_learned,
     check_order,
     config_error,
     env_var,
@@ -54,7 +55,14 @@ from bi_pipelines.core.settings import (
 from bi_pipelines.core.settings import (
     config_path as _config_path,
 )
-from bi_pipelines.core.types import Duration, Identifier, NonNegativeFloat, PositiveInt, TimeZoneName
+from bi_pipelines.core.types import (
+    Duration,
+    Identifier,
+    NonNegativeFloat,
+    PositiveInt,
+    ThresholdMode,
+    TimeZoneName,
+)
 from bi_pipelines.sources.relational.spec import load_flows
 
 CONFIG_STEM = "freshness"
@@ -71,7 +79,7 @@ PASS, WARN, ERROR, RUNTIME_ERROR, NO_DATA = FreshnessStatus
 # `#` operator, bitwise XOR, is refused with it.)
 _FORBIDDEN_SQL = re.compile(r";|--|/\*|\*/|\\")
 _SQL_STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
-_THRESHOLD_KEYS = ("warn_after", "error_after", "check_interval", "active")
+_THRESHOLD_KEYS = ("warn_after", "error_after", "check_interval", "active", "mode")
 
 
 def _sql_fragment(value: Any) -> str:
@@ -267,6 +275,30 @@ class AlertSettings(ConfigModel):
         return value
 
 
+class LearningSettings(ConfigModel):
+    """``learning:``: how thresholds are learned for the tables in ``mode: learned``.
+
+    The defaults suit the 90-day retention: a weekly table has about 12 updates in 90 days, so
+    ``min_updates`` is 8 (reached after two months), and ``min_days`` 14 makes sure a weekly
+    rhythm has been seen at least twice before it is trusted.
+    """
+
+    quantile: float = Field(0.95, gt=0, lt=1)
+    warn_margin: float = Field(1.5, ge=1)
+    error_margin: float = Field(3.0, ge=1)
+    min_updates: PositiveInt = 8
+    min_days: Duration = dt.timedelta(days=14)
+    bucket_min_samples: PositiveInt = 5
+    rhythm_ratio: float = Field(3.0, ge=1)
+    timezone: TimeZoneName | None = None
+
+    @model_validator(mode="after")
+    def _warn_before_error(self) -> LearningSettings:
+        if self.warn_margin > self.error_margin:
+            raise problem("warn_margin", "warn_margin must not be larger than error_margin")
+        return self
+
+
 class FlowsSection(ConfigModel):
     """``flows:``: whether checks are derived from the source configurations, and from where."""
 
@@ -296,12 +328,13 @@ class TableEntry(ConfigModel):
     error_after: Duration | None = None
     check_interval: Duration | None = None
     active: StrictBool | None = None
+    mode: ThresholdMode | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _table_defaults_to_the_name(cls, data: Any) -> Any:
         if isinstance(data, dict) and "name" in data:
-            return {"table": data["name"], **data}
+            return {"table": data["name"], **auto_to_learned(data)}
         return data
 
     @model_validator(mode="after")
@@ -331,6 +364,7 @@ class FreshnessFile(ConfigModel):
     monitoring: MonitoringSettings = MonitoringSettings()
     sweep: SweepSettings = SweepSettings()
     alerts: AlertSettings = AlertSettings()
+    learning: LearningSettings = LearningSettings()
     flows: FlowsSection = FlowsSection()
     defaults: EntryDefaults = EntryDefaults()
     tables: dict[str, TableEntry] = {}
@@ -355,6 +389,7 @@ class FreshnessConfig(ConfigModel):
     monitoring: MonitoringSettings = MonitoringSettings()
     sweep: SweepSettings = SweepSettings()
     alerts: AlertSettings = AlertSettings()
+    learning: LearningSettings = LearningSettings()
     acknowledgements: tuple[Acknowledgement, ...] = ()
     path: Path = Path()
 
@@ -367,6 +402,10 @@ class FreshnessConfig(ConfigModel):
     @property
     def active_checks(self) -> tuple[FreshnessCheck, ...]:
         return tuple(c for c in self.checks if c.thresholds.active)
+
+    @property
+    def learned_checks(self) -> tuple[FreshnessCheck, ...]:
+        return tuple(c for c in self.active_checks if c.thresholds.mode == "learned")
 
 
 def config_path(path: str | Path | None = None) -> Path:
@@ -564,6 +603,7 @@ def load_config(path: str | Path | None = None, flows_dir: Path | None = None) -
         monitoring=file.monitoring,
         sweep=file.sweep,
         alerts=file.alerts,
+        learning=file.learning,
         acknowledgements=file.acknowledgements,
         path=p,
     )

@@ -9,6 +9,7 @@ result: a server that cannot be reached yields a ``runtime_error`` row per table
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import queue
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from bi_pipelines.freshness.learning import Expectation
+from bi_pipelines.freshness.learning import LEARNED, Expectation
 from bi_pipelines.freshness.queries import (
     ServerSession,
     UnusableValue,
@@ -90,34 +91,57 @@ def _reason(exc: BaseException) -> str:
 
 
 def evaluate(
-    check: FreshnessCheck, last_update: dt.datetime | None, queried_at: dt.datetime
+    check: FreshnessCheck,
+    last_update: dt.datetime | None,
+    queried_at: dt.datetime,
+    expectation: Expectation | None = None,
 ) -> tuple[str, float | None, str | None]:
-    """Status, lag and message of a measured table (dbt's rule: stale when the age exceeds a limit)."""
+    """Status, lag and message of a measured table (dbt's rule: stale when the age exceeds a limit).
+
+    The limits are the configured ``warn_after``/``error_after``, or those of a ``learned``
+    ``expectation`` (the lag is then the gap still open since the last update, compared with
+    what gaps starting at that hour of the week plausibly last).
+    """
     if last_update is None:
         where = f" matching {check.filter}" if check.filter else ""
         return NO_DATA, None, f"no rows{where} (or {check.measured} is NULL in every row)"
     lag = queried_at - last_update
     seconds = lag.total_seconds()
-    limits = check.thresholds
+    limits: Any = check.thresholds
+    learned = ""
+    if expectation is not None and expectation.mode == LEARNED:
+        limits = expectation
+        learned = "the learned "
     message = None
     if lag < -FUTURE_TOLERANCE:
         message = (
             f"last update is {_human(-lag)} in the future: are the values really in {check.timezone}? "
             f"(set the table's timezone in {check.origin.split(':')[0]})"
         )
+    basis = f" ({expectation.basis})" if learned and expectation and expectation.basis else ""
     if limits.error_after is not None and lag > limits.error_after:
         return (
             ERROR,
             seconds,
-            f"last update {_human(lag)} ago, more than error_after {_human(limits.error_after)}",
+            f"last update {_human(lag)} ago, more than {learned}error_after {_human(limits.error_after)}{basis}",
         )
     if limits.warn_after is not None and lag > limits.warn_after:
         return (
             WARN,
             seconds,
-            f"last update {_human(lag)} ago, more than warn_after {_human(limits.warn_after)}",
+            f"last update {_human(lag)} ago, more than {learned}warn_after {_human(limits.warn_after)}{basis}",
         )
     return PASS, seconds, message
+
+
+def judge_learned(result: FreshnessResult, expectation: Expectation) -> FreshnessResult:
+    """``result`` judged against ``expectation`` (a measured result only; failures stay as they are)."""
+    if result.status not in (PASS, WARN, ERROR):
+        return dataclasses.replace(result, expectation=expectation)
+    status, lag, message = evaluate(result.check, result.last_update, result.queried_at, expectation)
+    return dataclasses.replace(
+        result, status=status, lag_seconds=lag, message=message, expectation=expectation
+    )
 
 
 def _human(delta: dt.timedelta) -> str:

@@ -151,11 +151,12 @@ def migrate(wh: Warehouse, settings: MonitoringSettings) -> list[str]:
 def ensure_objects(wh: Warehouse, settings: MonitoringSettings) -> None:
     """Create (extend, migrate) the results table, its index and the ``_latest`` view. Commits."""
     table = target(settings)
-    existed = bool(wh.existing_columns(settings.schema, settings.table))
-    wh.ensure_table(table)
-    if existed:
+    # Migrate before the schema check: the load layer refuses a column type change it cannot
+    # prove lossless (double precision -> numeric), which migrate() makes deliberately.
+    if wh.existing_columns(settings.schema, settings.table):
         for change in migrate(wh, settings):
             log.info("%s.%s migrated: %s", settings.schema, settings.table, change)
+    wh.ensure_table(table)
     qualified = wh.qualified(settings.schema, settings.table)
     columns = ", ".join(wh.q(c) for c in COLUMN_NAMES)
     with wh.transaction() as cur:
