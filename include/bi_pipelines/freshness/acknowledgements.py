@@ -116,7 +116,8 @@ def acknowledge(
         raise ConfigError("say why the table is acknowledged")
     if len(reason) > MAX_REASON:
         raise ConfigError(f"the reason is {len(reason)} characters long; keep it under {MAX_REASON}")
-    until = _aware(until)
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=dt.UTC)
     if until <= at:
         raise ConfigError(f"until ({until.isoformat()}) must be in the future")
     ensure_table(wh, settings)
@@ -191,7 +192,9 @@ def active_acknowledgements(
     made it, so an alert e-mail or a results row says whom to ask.
     """
     return {
-        key: Acknowledgement(key, r.until, f"{r.reason} (acknowledged by {r.acknowledged_by})")
+        key: Acknowledgement.model_validate(
+            {"table": key, "until": r.until, "reason": f"{r.reason} (acknowledged by {r.acknowledged_by})"}
+        )
         for key, r in active_records(wh, settings, at).items()
     }
 

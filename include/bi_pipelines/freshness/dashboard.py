@@ -83,6 +83,10 @@ def _json(value: Any) -> Any:
     return value
 
 
+def _seconds(value: dt.timedelta | None) -> int | None:
+    return int(value.total_seconds()) if value is not None else None
+
+
 @dataclass(frozen=True)
 class Asset:
     """The warehouse table a derived check's flow writes, as an Airflow asset."""
@@ -150,8 +154,8 @@ def overview(
             "status": NOT_CHECKED,
             "source_conn_id": check.conn_id,
             "qualified_table": check.qualified_table,
-            "warn_after_seconds": int(check.thresholds.warn_after.total_seconds()),
-            "error_after_seconds": int(check.thresholds.error_after.total_seconds()),
+            "warn_after_seconds": _seconds(check.thresholds.warn_after),
+            "error_after_seconds": _seconds(check.thresholds.error_after),
         }
         asset = assets.get(check.key)
         tables.append(

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
@@ -35,6 +35,9 @@ from bi_pipelines.freshness import acknowledgements as acks
 from bi_pipelines.freshness import dashboard
 from bi_pipelines.freshness.spec import Acknowledgement, FreshnessConfig, load_config
 from bi_pipelines.load.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from airflow.api_fastapi.auth.managers.base_auth_manager import ResourceMethod
 
 STATIC = Path(__file__).parent / "static"
 STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
@@ -116,7 +119,7 @@ class RevokeBody(BaseModel):
     table_key: str = Field(min_length=1, max_length=1024)
 
 
-def _authorizer(backend: Backend, method: str) -> Callable[..., Any]:
+def _authorizer(backend: Backend, method: ResourceMethod) -> Callable[..., Any]:
     """A dependency: the authenticated user, allowed ``method`` on the monitor's DAG, else 403."""
 
     def allowed(user: GetUserDep) -> Any:
@@ -214,7 +217,9 @@ def create_app(backend: Backend | None = None) -> FastAPI:
         key = _known(config, body.table_key)
         try:
             # The YAML's rules for `until`: a date is the whole day (UTC), a date-time is exact.
-            until = Acknowledgement(key, body.until, body.reason).until
+            until = Acknowledgement.model_validate(
+                {"table": key, "until": body.until, "reason": body.reason}
+            ).until
         except ValidationError as exc:
             raise HTTPException(UNPROCESSABLE, exc.errors()[0]["msg"]) from None
         with backend.warehouse() as wh:

@@ -61,9 +61,16 @@ function threshold(row) {
   return row.threshold_mode === "learning" ? `${base} (learning)` : base;
 }
 
+// `until` is the first instant no longer acknowledged: a midnight is shown as the day before, inclusive.
+function untilText(iso) {
+  const t = new Date(iso);
+  if (t.getUTCHours() || t.getUTCMinutes() || t.getUTCSeconds()) return `until ${utc(iso)}`;
+  return `through ${new Date(t.getTime() - 86400e3).toISOString().slice(0, 10)} (UTC)`;
+}
+
 function ackText(ack) {
   if (!ack) return "";
-  return `${ack.reason} — until ${utc(ack.until)} (${ack.acknowledged_by}${ack.source === "yaml" ? ", YAML" : ""})`;
+  return `${ack.reason} — ${untilText(ack.until)} (${ack.acknowledged_by}${ack.source === "yaml" ? ", YAML" : ""})`;
 }
 
 function filtered() {
