@@ -186,6 +186,15 @@ def test_unknown_keys_and_ranges_are_refused_without_reaching_sql(client, auth):
     assert ack(client, admin, until="2026-10-01").status_code == 422  # in the past
     assert ack(client, admin, until="next friday").status_code == 422
     assert ack(client, admin, reason="   ").status_code == 422
+    # A cross-site HTML form can only send form or text bodies: the cookie alone cannot acknowledge.
+    client.cookies.set("_token", admin)
+    form = client.post(
+        "/api/acknowledgements",
+        content=f'{{"table_key": "{STALE}", "reason": "x", "until": "2026-11-30"}}',
+        headers={"Content-Type": "text/plain"},
+    )
+    client.cookies.clear()
+    assert form.status_code == 422
     with Warehouse.connect("mon") as wh:
         assert wh.query("SELECT count(*) FROM monitoring.source_table_freshness") == [(3,)]
 

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 from bi_pipelines.freshness.acknowledgements import COLUMNS, active_acknowledgements, with_acknowledgements
-from bi_pipelines.freshness.dashboard import status_changes
+from bi_pipelines.freshness.dashboard import HISTORY_COLUMNS, LIST_COLUMNS, status_changes
 from bi_pipelines.freshness.spec import Acknowledgement, FreshnessConfig, MonitoringSettings
+from bi_pipelines.freshness.writer import COLUMN_NAMES
 
 REPO = Path(__file__).resolve().parents[3]
 AT = dt.datetime(2026, 11, 2, 12, tzinfo=dt.UTC)
@@ -89,6 +90,11 @@ def test_page_acknowledgements_come_before_the_yaml_ones_which_keep_working():
     assert merged.acknowledgement("a:x", AT + 2 * DAY) == yaml_ack
     assert with_acknowledgements(config, {}) is config
     assert config.acknowledgements == (yaml_ack, other)  # the loaded configuration is untouched
+
+
+def test_the_page_reads_only_columns_of_the_results_table():
+    assert set(LIST_COLUMNS) <= set(COLUMN_NAMES)
+    assert set(HISTORY_COLUMNS) <= set(COLUMN_NAMES)
 
 
 def test_status_changes_are_the_rows_that_differ_from_the_row_before():
