@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bi_pipelines.core.errors import ConfigError
+from bi_pipelines.freshness.acknowledgements import active_acknowledgements, with_acknowledgements
 from bi_pipelines.freshness.learning import LEARNED, expect, learn
 from bi_pipelines.freshness.spec import PASS, STATUSES, FreshnessCheck, FreshnessConfig
 from bi_pipelines.freshness.sweep import FreshnessResult, Opener, judge_learned, sweep_all
@@ -256,6 +257,9 @@ def run_checks(
     try:
         mon = config.monitoring
         ensure_objects(wh, mon)
+        # Acknowledgements made in the Freshness page count like those in freshness.yaml: the
+        # rows, the alerts and the red run all see them.
+        config = with_acknowledgements(config, active_acknowledgements(wh, mon, checked_at))
         # The latest check *before* this instant, whatever run wrote it: what is due, the
         # previous status and the alerts are all measured against it, so a rerun of the instant
         # picks the same tables and writes the same rows (replacing the earlier attempt's).
