@@ -14,7 +14,11 @@ from bi_pipelines.freshness.sweep import sweep_all
 from tests.integration.freshness.test_sweep import FAST, at, make_check
 
 pytestmark = pytest.mark.integration
-NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def now() -> dt.datetime:
+    """The clock when the test inserts its rows (not at import: a busy machine may take minutes)."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def test_each_unmeasurable_table_is_one_runtime_error_row_never_a_failed_sweep(pg_db, airflow_conn):
@@ -29,7 +33,7 @@ def test_each_unmeasurable_table_is_one_runtime_error_row_never_a_failed_sweep(p
         make_check("src", "good"),
     ]
 
-    results = sweep_all(checks, FAST, clock=at(NOW + dt.timedelta(seconds=1)))
+    results = sweep_all(checks, FAST, clock=at(now() + dt.timedelta(seconds=1)))
     statuses = {r.check.key: (r.status, r.message) for r in results}
     assert [s for s, _ in statuses.values()] == [RUNTIME_ERROR] * 4 + [PASS] * 2, statuses
     assert "query failed" in statuses["src:missing"][1]
@@ -70,7 +74,7 @@ def test_names_that_need_quoting_are_measured_on_postgres_and_mariadb(
         my_tick: {conn_id: my, table: "Weird Name", column: "Été.2026", filter: "1 = 1"}
         """,
     )
-    results = sweep_all(config.checks, FAST, clock=at(NOW + dt.timedelta(minutes=1)))
+    results = sweep_all(config.checks, FAST, clock=at(now() + dt.timedelta(minutes=1)))
     assert [(r.check.key, r.status, r.message) for r in results] == [
         ("pg:Weird Name.Odd Table-2026", PASS, None),
         ("my:Weird Name", PASS, None),
