@@ -94,4 +94,5 @@ class CredentialsFileSecretsBackend(BaseSecretsBackend):
         )
 
     def get_variable(self, key: str, team_name: str | None = None) -> str | None:
+        """Always None: the credentials files hold connections only, no variables."""
         return None

@@ -146,7 +146,8 @@ def test_make_connections_reports_an_invalid_file(airflow_db, tmp_path):
 def test_make_connections_masks_the_password(airflow_db, creds_dir):
     out = show_connections(creds_dir)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "obe_mysql" in out.stdout and "mysql://bi:***@173.194.248.216:3306/obe_v8" in out.stdout
+    assert "obe_mysql" in out.stdout
+    assert "mysql://bi:***@173.194.248.216:3306/obe_v8" in out.stdout
     assert "credentials file" in out.stdout
     assert SECRET not in out.stdout + out.stderr
 
@@ -169,6 +170,7 @@ def test_make_connections_reports_an_odd_file_and_still_lists_the_others(airflow
     )
     assert "INVALID: imap_creds.py: `imap_port` must be a port number" in lines["bi_imap"]
     for conn_id in ("redshift_dw", "obe_mysql", "vonigo_api"):
-        assert "://" in lines[conn_id] and "***" in lines[conn_id]
+        assert "://" in lines[conn_id]
+        assert "***" in lines[conn_id]
     assert "Traceback" not in out.stdout + out.stderr
     assert SECRET not in out.stdout + out.stderr

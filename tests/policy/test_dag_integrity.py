@@ -64,7 +64,7 @@ def test_dag_folder_imports_without_errors(dagbag):
 
 def test_every_expected_dag_is_there(dagbag):
     present = set(dagbag.dag_ids)
-    assert EXPECTED_DAGS <= present, f"missing DAGs: {sorted(EXPECTED_DAGS - present)}"
+    assert present >= EXPECTED_DAGS, f"missing DAGs: {sorted(EXPECTED_DAGS - present)}"
 
 
 def dags(bag):
@@ -82,7 +82,8 @@ def dag(request, dagbag):
 
 def test_start_dates_are_absolute_and_timezone_aware(dag):
     start = dag.start_date
-    assert start is not None and start.tzinfo is not None, f"{dag.dag_id}: start_date must be tz-aware"
+    assert start is not None, f"{dag.dag_id}: start_date must be tz-aware"
+    assert start.tzinfo is not None, f"{dag.dag_id}: start_date must be tz-aware"
     # Computed from now() it would carry seconds/microseconds and lie in the future of the config.
     assert (start.second, start.microsecond) == (0, 0), f"{dag.dag_id}: start_date looks computed"
     assert start < dt.datetime.now(dt.UTC), f"{dag.dag_id}: start_date is in the future"
@@ -105,9 +106,11 @@ def test_dag_files_are_a_docstring_and_one_builder_call(path):
     statements = body[1:]
     assert [type(s).__name__ for s in statements] == ["ImportFrom", "Assign"], f"{path.name}: only wiring"
     imported = statements[0]
-    assert imported.module and imported.module.startswith("bi_pipelines.orchestration."), path.name
+    assert imported.module, path.name
+    assert imported.module.startswith("bi_pipelines.orchestration."), path.name
     call = statements[1].value
-    assert isinstance(call, ast.Call) and call.func.id.startswith("build_"), path.name
+    assert isinstance(call, ast.Call), path.name
+    assert call.func.id.startswith("build_"), path.name
 
 
 def test_schedules_are_cron_data_intervals(dag):
@@ -119,14 +122,14 @@ def test_schedules_are_cron_data_intervals(dag):
 
 def test_owner_tags_retries_and_docs(dag):
     assert dag.tags, f"{dag.dag_id}: no tags"
-    assert dag.doc_md and len(dag.doc_md.strip()) > 200, f"{dag.dag_id}: doc_md missing or too short"
+    assert dag.doc_md, f"{dag.dag_id}: doc_md missing or too short"
+    assert len(dag.doc_md.strip()) > 200, f"{dag.dag_id}: doc_md missing or too short"
     assert dag.max_active_runs >= 1
     for task in dag.tasks:
         assert task.owner not in ("", "airflow"), f"{dag.dag_id}.{task.task_id}: set an owner"
         assert task.retries >= 2, f"{dag.dag_id}.{task.task_id}: retries={task.retries}"
-        assert task.retry_delay and task.retry_delay >= dt.timedelta(seconds=30), (
-            f"{dag.dag_id}.{task.task_id}"
-        )
+        assert task.retry_delay, f"{dag.dag_id}.{task.task_id}"
+        assert task.retry_delay >= dt.timedelta(seconds=30), f"{dag.dag_id}.{task.task_id}"
 
 
 def test_tags_come_from_the_vocabulary(dag):

@@ -152,7 +152,8 @@ def test_vonigo_password_is_md5_reaches_the_connection_extra_the_client_reads(tm
     hashed = hashlib.md5(SECRET.encode(), usedforsecurity=False).hexdigest()
     text = f"username = 'api@example.com'\nraw_password = '{hashed}'\nhost = 'acme.vonigo.com'\n"
     c = load(tmp_path, "vonigo_creds.py", text + "password_is_md5 = True\n")
-    assert c.extra["password_is_md5"] is True and c.password == hashed
+    assert c.extra["password_is_md5"] is True
+    assert c.password == hashed
     body = {"conn_type": c.conn_type, "host": c.host, "login": c.login, "password": c.password}
     monkeypatch.setenv("AIRFLOW_CONN_VONIGO_API", json.dumps({**body, "schema": c.schema, "extra": c.extra}))
     assert endpoint_from_connection("vonigo_api").password_is_md5 is True
@@ -171,7 +172,8 @@ def test_runbook_blank_templates_still_parse(tmp_path):
 def test_every_template_is_valid_and_fake(name):
     template = REPO / "credentials_templates" / name
     conn = load_connection(CONN_ID[name], template.parent)
-    assert conn is not None and conn.conn_id == CONN_ID[name]
+    assert conn is not None
+    assert conn.conn_id == CONN_ID[name]
     assert conn.password == "change-me"
     # Every key of the format is documented in the template, commented or not.
     text = template.read_text()
@@ -277,7 +279,8 @@ def test_comments_docstrings_and_bom_are_fine(tmp_path):
 
 def test_repr_hides_the_password(tmp_path):
     c = load(tmp_path, "obe_mysql_creds.py", RUNBOOK["obe_mysql_creds.py"])
-    assert SECRET not in repr(c) and "***" in repr(c)
+    assert SECRET not in repr(c)
+    assert "***" in repr(c)
 
 
 def test_secrets_are_kept_verbatim_other_values_are_trimmed(tmp_path):

@@ -1,0 +1,1 @@
+"""Building blocks shared by every flow: errors, settings, values, time zones, windows, retries."""

@@ -22,8 +22,11 @@ class ConfigError(PermanentError, ValueError):
 
 
 class SchemaError(PermanentError, ValueError):
-    """A source column the warehouse cannot hold as it is: a type with no mapping, or a type change
-    that would lose data (a narrowing, an incompatible kind)."""
+    """A source column the warehouse cannot hold as it is.
+
+    Either its type has no mapping, or its type changed in a way that would lose data (a
+    narrowing, an incompatible kind).
+    """
 
 
 class ExtractionError(RuntimeError):

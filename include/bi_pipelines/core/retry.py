@@ -61,6 +61,7 @@ class JitteredExponentialWait(tenacity.wait.wait_base):
         self.jitter = jitter
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        """The delay before the next attempt: exponential, then stretched by up to ``jitter``."""
         delay = self.exponential(retry_state)
         if self.jitter:
             delay *= 1 + self.jitter * random.random()

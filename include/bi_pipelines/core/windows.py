@@ -127,10 +127,7 @@ def latest_complete_interval(expression: str, timezone: str, run_after: dt.datet
     """The last whole cron interval ending at or before ``run_after``, following the zone's DST."""
     zone = ZoneInfo(timezone)
     local = _as_utc(run_after, "run_after").astimezone(zone)
-    if croniter.match(expression, local):
-        end = local
-    else:
-        end = croniter(expression, local).get_prev(dt.datetime)
+    end = local if croniter.match(expression, local) else croniter(expression, local).get_prev(dt.datetime)
     start = croniter(expression, end).get_prev(dt.datetime)
     return Window(start.astimezone(dt.UTC), end.astimezone(dt.UTC), "latest_complete_interval")
 

@@ -1,0 +1,1 @@
+"""Database access shared by every flow: connections, hooks, identifiers, driver compatibility."""

@@ -11,9 +11,9 @@ from bi_pipelines.core.types import to_identifier
 
 
 def validate_identifier(value: object, where: str) -> str:
-    """Return ``value`` if it is a plain SQL identifier, else raise ConfigError naming ``where``.
+    r"""Return ``value`` if it is a plain SQL identifier, else raise ConfigError naming ``where``.
 
-    The whole value must match: ``"abc\\n"`` is refused.
+    The whole value must match: ``"abc\n"`` is refused.
 
     Args:
         value: The identifier from configuration.

@@ -13,10 +13,12 @@ COPY_CHUNK_BYTES = 1 << 20
 
 
 def is_psycopg3(conn) -> bool:
+    """Whether ``conn`` is a psycopg 3 connection (else psycopg2's)."""
     return type(conn).__module__.split(".")[0] == "psycopg"
 
 
 def is_postgres_driver(conn) -> bool:
+    """Whether ``conn`` comes from a PostgreSQL driver (psycopg 3 or psycopg2)."""
     return type(conn).__module__.split(".")[0] in ("psycopg", "psycopg2")
 
 
@@ -32,8 +34,10 @@ def quote_ident(conn, identifier: str) -> str:
 
 
 def literal(conn, value) -> str:
-    """Render ``value`` as an SQL literal with the driver's own adaptation (for COPY statements,
-    which take no parameters)."""
+    """Render ``value`` as an SQL literal with the driver's own adaptation.
+
+    For COPY statements, which take no parameters.
+    """
     if is_psycopg3(conn):
         from psycopg import sql
 

@@ -1,4 +1,4 @@
-"""Encoding Python rows as PostgreSQL ``COPY ... FROM STDIN`` text, and a file object over chunks.
+r"""Encoding Python rows as PostgreSQL ``COPY ... FROM STDIN`` text, and a file object over chunks.
 
 NUL characters: PostgreSQL text, varchar and jsonb cannot hold ``\x00`` (COPY rejects the
 value, and with it the whole load, on every run). Text values -- and strings inside JSON values
@@ -26,6 +26,7 @@ class NulCounter:
         self.values = 0
 
     def text(self, value: str) -> str:
+        """``value`` without NUL characters, counted if it had any."""
         if "\x00" in value:
             self.values += 1
             return value.replace("\x00", "")
@@ -53,9 +54,9 @@ class NulCounter:
         return cleaned
 
     def copy_text(self, chunk: bytes) -> bytes:
-        """A chunk of finished COPY text with raw NUL bytes removed.
+        r"""A chunk of finished COPY text with raw NUL bytes removed.
 
-        COPY text escapes binary values (``\\\\x...``), so a raw NUL byte is always inside a
+        COPY text escapes binary values (``\\x...``), so a raw NUL byte is always inside a
         text value. The count is per tab-separated field of the chunk (a source's chunks are
         whole lines).
         """
@@ -68,7 +69,7 @@ class NulCounter:
 
 
 def encode_value(value: object, nul: NulCounter | None = None) -> str:
-    """One value in COPY text format (``\\N`` for NULL, backslash escapes for text).
+    r"""One value in COPY text format (``\N`` for NULL, backslash escapes for text).
 
     Args:
         value: The Python value.
@@ -116,9 +117,15 @@ class ChunkReader(io.RawIOBase):
         self.bytes_read = 0
 
     def readable(self) -> bool:
+        """Always True: the reader is a readable stream."""
         return True
 
     def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes of the current chunk (its whole rest when ``size`` is None or negative).
+
+        Never reads across chunks, so a short read is not the end: that is ``b""``, once every chunk
+        is read.
+        """
         while self._pos >= len(self._buffer):
             try:
                 self._buffer, self._pos = next(self._chunks), 0
@@ -131,6 +138,7 @@ class ChunkReader(io.RawIOBase):
         return out
 
     def readinto(self, target) -> int:
+        """Read into the buffer ``target``; return how many bytes were read."""
         data = self.read(len(target))
         target[: len(data)] = data
         return len(data)

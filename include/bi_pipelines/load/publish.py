@@ -49,6 +49,12 @@ Strategy = Merge | ReplacePartitions | ReplaceAll
 
 @dataclass(frozen=True)
 class LoadResult:
+    """What one load did to its target table, in row counts and schema changes.
+
+    ``rows_deleted`` counts the rows the load replaced; ``nul_stripped`` the text values that lost
+    NUL characters on the way.
+    """
+
     target: str
     rows_staged: int
     rows_deleted: int
@@ -58,6 +64,7 @@ class LoadResult:
     nul_stripped: int = 0
 
     def summary(self) -> str:
+        """One line for the task log: the counts, and any columns added or widened."""
         added = f", added columns {', '.join(self.columns_added)}" if self.columns_added else ""
         widened = f", widened columns {', '.join(self.columns_widened)}" if self.columns_widened else ""
         nul = f", stripped NUL from {self.nul_stripped} value(s)" if self.nul_stripped else ""

@@ -81,6 +81,7 @@ class S3Staging:
         )
 
     def put(self, data: bytes, key: str) -> None:
+        """Upload ``data`` to ``key`` in the staging bucket (with ``upload`` if given, else S3Hook)."""
         if self.upload is not None:
             self.upload(data, self.bucket, key)
             return
@@ -124,7 +125,7 @@ def redshift_type(pg_type: str) -> str:
 
 
 def csv_line(row: Sequence[Any]) -> str:
-    """A CSV line for Redshift's ``COPY ... CSV NULL AS '\\N'``: NULL unquoted, every value quoted.
+    r"""A CSV line for Redshift's ``COPY ... CSV NULL AS '\N'``: NULL unquoted, every value quoted.
 
     Written by hand because the csv module cannot leave NULL unquoted beside quoted values.
     """

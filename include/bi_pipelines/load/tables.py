@@ -33,6 +33,8 @@ class Column:
 
 @dataclass(frozen=True)
 class TargetTable:
+    """A warehouse table a load writes: its schema, name, columns and primary key."""
+
     schema: str
     table: str
     columns: tuple[Column, ...]
@@ -40,6 +42,7 @@ class TargetTable:
 
     @property
     def column_names(self) -> tuple[str, ...]:
+        """The names of the columns, in table order."""
         return tuple(c.name for c in self.columns)
 
     def __str__(self) -> str:

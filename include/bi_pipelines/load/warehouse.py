@@ -214,16 +214,20 @@ class Warehouse:
         return quote_pg(identifier)
 
     def qualified(self, schema: str, table: str) -> str:
+        """``schema.table``, each part quoted for this warehouse."""
         return f"{self.q(schema)}.{self.q(table)}"
 
     def column_type(self, column: Column) -> str:
+        """The type of ``column`` as this warehouse spells it."""
         return column_type(column, self.dialect)
 
     def existing_columns(self, schema: str, table: str) -> list[str]:
+        """The columns of ``schema.table`` in table order (empty when it does not exist)."""
         with self.transaction() as cur:
             return existing_columns(cur, schema, table)
 
     def existing_column_types(self, schema: str, table: str) -> dict[str, str]:
+        """The normalised type of each column of ``schema.table``, by name, in table order."""
         with self.transaction() as cur:
             return existing_column_types(cur, schema, table, self.dialect)
 
@@ -279,9 +283,12 @@ class Warehouse:
         return tuple(added)
 
     def _widen_on_redshift(self, target: TargetTable, widenings) -> None:
-        """Redshift cannot run ``ALTER COLUMN ... TYPE`` inside a transaction block: run each
-        widening (VARCHAR only, see ``type_widenings``) as its own statement, before the load's
-        transaction. A load failing afterwards leaves the wider column, which loses nothing."""
+        """Run each widening as its own statement, before the load's transaction.
+
+        Redshift cannot run ``ALTER COLUMN ... TYPE`` inside a transaction block, and widens
+        VARCHAR only (see ``type_widenings``). A load failing afterwards leaves the wider column,
+        which loses nothing.
+        """
         self._conn.autocommit = True
         try:
             with self._conn.cursor() as cur:
@@ -367,6 +374,7 @@ class Warehouse:
         )
 
     def close(self) -> None:
+        """Close the connection, logging (not raising) an error from it."""
         try:
             self._conn.close()
         except Exception:  # closing a broken connection must not hide the original error

@@ -1,0 +1,1 @@
+"""Airflow wiring of the pipelines: DAGs, tasks, assets, callbacks; the only layer using ``airflow.sdk``."""

@@ -109,8 +109,10 @@ def test_mariadb_wrong_password_is_one_attempt_and_permanent(mysql_user, airflow
         AuthenticationError, match=r"'auth_db' \(mysql at 127\.0\.0\.1:\d+\) refused the login"
     ) as info:
         open_dbapi("auth_db", attempts=3)
-    assert connects == ["auth_db"] and isinstance(info.value, PermanentError)
-    assert "Access denied" in str(info.value) and WRONG not in str(info.value)
+    assert connects == ["auth_db"]
+    assert isinstance(info.value, PermanentError)
+    assert "Access denied" in str(info.value)
+    assert WRONG not in str(info.value)
 
 
 def _pg_trusts_local() -> bool:
@@ -161,7 +163,8 @@ def test_postgres_unknown_role_is_one_attempt_and_permanent(airflow_conn, connec
     airflow_conn("auth_db", _conn(conn_type, PG_HOST, PG_PORT, role, WRONG, "postgres", **extra))
     with pytest.raises(AuthenticationError, match=rf'role "{role}" does not exist') as info:
         open_dbapi("auth_db", attempts=3)
-    assert connects == ["auth_db"] and WRONG not in str(info.value)
+    assert connects == ["auth_db"]
+    assert WRONG not in str(info.value)
     assert f"'auth_db' ({conn_type} at 127.0.0.1:{PG_PORT})" in str(info.value)
 
 
@@ -221,4 +224,5 @@ def test_libpq_password_refusal_is_one_attempt_and_permanent(refusing_pg_server,
         AuthenticationError, match='password authentication failed for user "bi_user"'
     ) as info:
         open_dbapi("auth_db", attempts=3)
-    assert connects == ["auth_db"] and WRONG not in str(info.value)
+    assert connects == ["auth_db"]
+    assert WRONG not in str(info.value)

@@ -309,9 +309,13 @@ def test_a_value_copy_rejects_is_reported_by_table_column_and_row_without_the_ro
     with pytest.raises(RejectedValueError) as raised:
         wh.load(target, rows_stream(target.column_names, rows), ReplaceAll())
     message = str(raised.value)
-    assert "raw_bad.people" in message and "column 'age'" in message and "row 2" in message
-    assert "private.person" not in message and "stg_" not in message
-    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+    assert "raw_bad.people" in message
+    assert "column 'age'" in message
+    assert "row 2" in message
+    assert "private.person" not in message
+    assert "stg_" not in message
+    assert raised.value.__cause__ is None
+    assert raised.value.__suppress_context__
     assert wh.query("SELECT 1") == [(1,)]
     wh.close()
 

@@ -31,10 +31,13 @@ def test_a_transaction_commits_when_its_block_ends(wh, pg_db):
 
 @pytest.mark.parametrize("failure", [RuntimeError("boom"), KeyboardInterrupt()])
 def test_a_transaction_rolls_back_on_any_exception(wh, pg_db, failure):
-    with pytest.raises(type(failure)):
+    def insert_then_fail():
         with wh.transaction() as cur:
             cur.execute("INSERT INTO raw_wh.items VALUES (1, 'a')")
             raise failure
+
+    with pytest.raises(type(failure)):
+        insert_then_fail()
     assert pg_db.query("SELECT count(*) FROM raw_wh.items") == [(0,)]
     # The connection is idle again, not stuck in an aborted transaction.
     assert wh.query("SELECT count(*) FROM raw_wh.items") == [(0,)]

@@ -34,7 +34,8 @@ def test_transient_failures_are_retried_with_capped_exponential_backoff():
     )
     fn = Flaky(4, ConnectionRefusedError("refused"))
     assert policy(fn) == "ok"
-    assert fn.calls == 5 and waits == [1.0, 2.0, 3.0, 3.0]
+    assert fn.calls == 5
+    assert waits == [1.0, 2.0, 3.0, 3.0]
     assert all(type(w) is float for w in waits)
 
 
@@ -76,7 +77,8 @@ def test_the_log_line_never_shows_a_secret(caplog):
     )
     with caplog.at_level(logging.WARNING, logger="tests.retry"):
         assert policy(fn) == "ok"
-    assert "s3cret-pw" not in caplog.text and "login failed for ***" in caplog.text
+    assert "s3cret-pw" not in caplog.text
+    assert "login failed for ***" in caplog.text
     assert describe(ValueError()) == "ValueError"
 
 
@@ -97,7 +99,10 @@ def test_the_default_sleep_is_looked_up_when_waiting(monkeypatch):
 
 
 def test_parse_bool_uses_the_default_for_missing_or_unknown_values():
-    assert parse_bool(None, default=True) is True and parse_bool("", default=False) is False
-    assert parse_bool("maybe", default=True) is True and parse_bool("maybe") is None
-    assert parse_bool("false", default=True) is False and parse_bool(0, default=True) is False
+    assert parse_bool(None, default=True) is True
+    assert parse_bool("", default=False) is False
+    assert parse_bool("maybe", default=True) is True
+    assert parse_bool("maybe") is None
+    assert parse_bool("false", default=True) is False
+    assert parse_bool(0, default=True) is False
     assert parse_bool(False, default=True) is False

@@ -69,5 +69,6 @@ def test_a_trailing_newline_is_not_an_identifier():
 
 def test_enums_are_their_strings():
     assert DIALECTS == ("postgres", "mysql", "redshift")
-    assert Dialect("mysql") is Dialect.MYSQL and Dialect.MYSQL == "mysql"
+    assert Dialect("mysql") is Dialect.MYSQL
+    assert Dialect.MYSQL == "mysql"
     assert [s.value for s in FreshnessStatus] == ["pass", "warn", "error", "runtime_error", "no_data"]

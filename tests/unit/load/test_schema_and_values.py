@@ -65,7 +65,10 @@ def test_safe_changes(old, new, change):
     ],
 )
 def test_narrowings_and_changes_of_kind_are_refused(old, new):
-    with pytest.raises(ValueError):
+    # Every refusal says how the new type falls short of the old one.
+    with pytest.raises(
+        ValueError, match=r"^the (new (integer )?type (holds fewer|is)|types are of different kinds)"
+    ):
         type_change(old, new)
 
 
@@ -140,9 +143,12 @@ class FakeCopyError(Exception):
 def test_a_rejected_copy_value_is_named_by_table_row_and_column_never_the_row(context, column):
     error = rejected_value_error(FakeCopyError(context), "raw.people", ("id", "age", "odd: name"))
     message = str(error)
-    assert "raw.people" in message and "row 7" in message and "value out of range" in message
+    assert "raw.people" in message
+    assert "row 7" in message
+    assert "value out of range" in message
     assert (f"column {column!r}" in message) if column else "a column" in message
-    assert "secret" not in message and "stg_x_1" not in message
+    assert "secret" not in message
+    assert "stg_x_1" not in message
 
 
 def test_other_errors_are_not_taken_for_rejected_values():

@@ -15,7 +15,7 @@ BASE = {"dag_id": "x", "schedule": "0 * * * *", "start_date": "2026-11-01T00:00:
 
 
 def test_the_default_is_one_hour_and_the_setting_is_honoured():
-    assert DEFAULT_EXECUTION_TIMEOUT == dt.timedelta(hours=1)
+    assert dt.timedelta(hours=1) == DEFAULT_EXECUTION_TIMEOUT
     assert (
         dag_kwargs(Dag.model_validate(BASE), "doc")["default_args"]["execution_timeout"]
         == DEFAULT_EXECUTION_TIMEOUT

@@ -57,7 +57,8 @@ def test_the_wrapper_keeps_the_callable_signature_and_result():
         return {"table": table_name}
 
     assert step() == {"table": "bookings"}
-    assert step.__name__ == "step" and step.__doc__ == "Doc."
+    assert step.__name__ == "step"
+    assert step.__doc__ == "Doc."
 
 
 def test_the_failure_callback_logs_one_line_with_the_reason(caplog):

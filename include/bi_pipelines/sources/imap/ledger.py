@@ -1,4 +1,4 @@
-"""The ledger of processed report attachments: what makes the IMAP extraction exactly-once.
+r"""The ledger of processed report attachments: what makes the IMAP extraction exactly-once.
 
 One row per (report, message, attachment part, attachment), written through the shared load path
 with :class:`Merge` on that key, so recording an attachment again updates its row. The message's
@@ -11,7 +11,7 @@ SHA-256, or for a part never downloaded the mailbox message it is in (``uid:<fol
 - ``duplicate``: the same bytes (SHA-256) were already loaded from another e-mail; nothing loaded.
 - ``rejected``: not loadable as configured (``reason`` says why); nothing loaded.
 
-Nothing depends on the mailbox's ``\\Seen`` flags: a person reading the mailbox changes nothing.
+Nothing depends on the mailbox's ``\Seen`` flags: a person reading the mailbox changes nothing.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ class LedgerEntry:
 
     @property
     def key(self) -> tuple[str, str, str]:
+        """The ledger's key: message key, attachment part and attachment key."""
         return self.message_key, self.part, self.attachment_key
 
     @property

@@ -56,12 +56,17 @@ class ImapSettings:
 
     @property
     def where(self) -> str:
+        """The connection and server, for messages (no password)."""
         return f"{self.conn_id!r} (imap{'s' if self.use_ssl else ''}://{self.login}@{self.host}:{self.port})"
 
     @classmethod
     def from_connection(cls, conn_id: str) -> ImapSettings:
-        """Read ``conn_id``: host, port, login, password; extra ``use_ssl``, ``verify_certificate``,
-        ``ca_file`` (a CA bundle to trust, e.g. a self-signed server's certificate) and ``folder``."""
+        """Read the mailbox settings of the Airflow connection ``conn_id``.
+
+        The connection gives host, port, login and password; its extra gives ``use_ssl``,
+        ``verify_certificate``, ``ca_file`` (a CA bundle to trust, e.g. a self-signed server's
+        certificate) and ``folder``.
+        """
         from bi_pipelines.db.connections import get_connection
 
         conn = get_connection(conn_id)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import contextlib
 import datetime as dt
 import email.header
 import email.utils
@@ -169,11 +170,11 @@ def _raw(value: Any) -> bytes:
 
 
 def _rfc2231_pieces(pairs: list[tuple[str, Any]]) -> list[tuple[str, str]]:
-    """Prepare parameters for :func:`email.utils.decode_params`, which mishandles two things.
+    r"""Prepare parameters for :func:`email.utils.decode_params`, which mishandles two things.
 
     - A plain piece (``name*1``) beside percent-encoded ones (``name*0*``) is joined as text and
       later turned back into bytes with ``raw-unicode-escape``: raw 8-bit UTF-8 in it (written
-      by some mailers) comes out as ``\\uXXXX``. Every plain piece of a name that has an encoded
+      by some mailers) comes out as ``\uXXXX``. Every plain piece of a name that has an encoded
       or 8-bit piece is therefore percent-encoded from its bytes here, so the joined bytes are
       decoded once, with the declared charset (else UTF-8, else Latin-1).
     - An unnumbered ``name*`` beside numbered ``name*0*`` pieces cannot be sorted with them (a
@@ -322,10 +323,8 @@ def parse_headers(raw: bytes) -> MessageHeaders:
             return ""
         text = str(value)
         # The parser keeps raw 8-bit header bytes as surrogates: recover them as UTF-8 or Latin-1.
-        try:
+        with contextlib.suppress(UnicodeEncodeError):
             text = _text(text.encode("ascii", "surrogateescape"))
-        except UnicodeEncodeError:
-            pass
         return " ".join(text.split())
 
     message_id = without_nul(field("Message-ID"), "Message-ID") or None

@@ -85,6 +85,7 @@ class AttachmentOutcome:
     reason: str | None = None
 
     def line(self) -> str:
+        """One log line: status, file, message, received time, rows and reason."""
         what = f"{self.file_name!r}" if self.file_name else "(no attachment)"
         detail = f": {self.reason}" if self.reason else ""
         rows = f", {self.rows} rows" if self.status == LOADED else ""
@@ -109,17 +110,21 @@ class ReportSummary:
     selected: bool = True  # False: the run's ``reports`` param left this report out
 
     def count(self, status: str) -> int:
+        """How many attachments ended with ``status``."""
         return sum(1 for o in self.outcomes if o.status == status)
 
     @property
     def rows_loaded(self) -> int:
+        """The rows loaded from every attachment of the run."""
         return sum(o.rows for o in self.outcomes if o.status == LOADED)
 
     @property
     def should_fail(self) -> bool:
+        """Whether the task fails: a rejected attachment when the report says ``fail_on_rejected``."""
         return self.fail_on_rejected and self.count(REJECTED) > 0
 
     def headline(self) -> str:
+        """One line for the task log: e-mails matched and what happened to their attachments."""
         if not self.selected:
             return f"{self.report}: not in the run's `reports`, nothing done"
         return (
@@ -130,6 +135,7 @@ class ReportSummary:
         )
 
     def as_dict(self) -> dict[str, Any]:
+        """The summary as a plain dict, for XCom."""
         return {
             "report": self.report,
             "target": self.target,
@@ -229,6 +235,7 @@ class ReprocessSelection:
 
     @property
     def anything(self) -> bool:
+        """Whether the selection processes any ledger entry again."""
         return self.mode != "none" or self.sha256 is not None or self.message_id is not None
 
     def selects(self, entry: LedgerEntry) -> bool:
@@ -319,8 +326,11 @@ class _ReportRun:
         log.log(level, "%s: %s", self.spec.name, outcome.line())
 
     def _drop_rows_when_rejected(self, entry: LedgerEntry, replaces: LedgerEntry | None):
-        """The deletion of a loaded file's rows when it is now rejected: the ledger and the table
-        must agree, so the rows go in the transaction that records the rejection."""
+        """The deletion of a loaded file's rows when it is now rejected, or None.
+
+        The ledger and the table must agree, so the rows go in the transaction that records the
+        rejection: the returned function runs on that transaction's cursor.
+        """
         if entry.status != REJECTED or replaces is None or replaces.status != LOADED or not replaces.sha256:
             return None
         table = self.warehouse.qualified(self.target.schema, self.target.table)
@@ -341,8 +351,13 @@ class _ReportRun:
         return True
 
     def previous(self, message: ReportMessage, section: str) -> tuple[LedgerEntry | None, bool]:
-        """The ledger row of this very mailbox message and part, and whether other e-mails with
-        the same headers have rows for this part (then only the content tells them apart)."""
+        """The ledger row of this mailbox message and part, and whether others share its headers.
+
+        Returns:
+            The ledger row of this very mailbox message and part (None if it has none), and
+            whether other e-mails with the same headers have rows for this part (then only the
+            content tells them apart).
+        """
         candidates = self.known.get((message.headers.message_key, section), [])
         here = (self.folder, self.uidvalidity, message.uid)
         same = [e for e in candidates if e.mailbox_message == here]

@@ -156,6 +156,7 @@ class ColumnSpec(ConfigModel):
 
     @property
     def warehouse_type(self) -> str:
+        """The warehouse column type of the configured ``type``."""
         return COLUMN_TYPES[self.type]
 
 
@@ -283,18 +284,24 @@ class ReportSpec(ConfigModel):
         return any(address.endswith(s) if s.startswith("@") else address == s for s in self.senders)
 
     def subject_matches(self, subject: str | None) -> bool:
+        """Whether ``subject`` matches the subject pattern (any subject when none is set)."""
         return self.subject is None or bool(self.subject.search(subject or ""))
 
     def attachment_matches(self, file_name: str | None) -> bool:
+        """Whether an attachment named ``file_name`` is one of the report's files."""
         return bool(file_name) and bool(self.attachment.search(file_name or ""))
 
 
 class ImapSource(ConfigModel):
+    """``source``: the mailbox's Airflow connection and how far before its window each run reads."""
+
     conn_id: Identifier = "bi_imap"
     overlap: Duration = dt.timedelta(days=1)
 
 
 class ImapTarget(ConfigModel):
+    """``target``: the warehouse connection, the schema the reports land in and the ledger table."""
+
     conn_id: Identifier = "redshift_dw"
     schema_: Identifier = Field("raw_reports", alias="schema")
     ledger_table: Identifier = "imap_report_ledger"
@@ -351,33 +358,45 @@ class ImapReportsConfig(ConfigModel):
 
     @property
     def reports(self) -> tuple[ReportSpec, ...]:
+        """The configured reports, in file order."""
         return tuple(self.reports_.values())
 
     @property
     def imap_conn_id(self) -> str:
+        """The Airflow connection of the mailbox."""
         return self.source.conn_id
 
     @property
     def overlap(self) -> dt.timedelta:
+        """How far before its window each run reads the mailbox."""
         return self.source.overlap
 
     @property
     def target_conn_id(self) -> str:
+        """The Airflow connection of the warehouse."""
         return self.target.conn_id
 
     @property
     def target_schema(self) -> str:
+        """The warehouse schema the reports and the ledger land in."""
         return self.target.schema_
 
     @property
     def ledger_table(self) -> str:
+        """The name of the ledger table."""
         return self.target.ledger_table
 
     @property
     def path(self) -> Path:
+        """The configuration file this configuration was read from."""
         return self._path
 
     def report(self, name: str) -> ReportSpec:
+        """The report named ``name``.
+
+        Raises:
+            KeyError: naming the file, when it has no such report.
+        """
         try:
             return self.reports_[name]
         except KeyError:
@@ -403,6 +422,7 @@ class ReportFreshnessSpec(ConfigModel):
 
     @property
     def schema(self) -> str:  # type: ignore[override]  # shadows pydantic's deprecated BaseModel.schema()
+        """The warehouse schema of ``table``."""
         return self.schema_
 
 

@@ -1,0 +1,1 @@
+"""Windowed, streaming extraction of PostgreSQL, Redshift and MySQL/MariaDB tables."""

@@ -170,6 +170,7 @@ class MySqlSource(RelationalSource):
                 cur.execute(f"SET SESSION max_execution_time = {int(self.statement_timeout * 1000)}")
 
     def timeout_message(self, exc: BaseException, where: str) -> str | None:
+        """The message for a MySQL lock wait timeout (1205) or statement time limit (1969, 3024)."""
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
         # 1205: lock wait timeout; 1969: MariaDB max_statement_time; 3024: MySQL max_execution_time.
         if code == 1205:
@@ -179,6 +180,7 @@ class MySqlSource(RelationalSource):
         return None
 
     def relation(self, table: TableSpec) -> str:
+        """The quoted ``database.table`` of ``table`` (the connection's database by default)."""
         schema = table.source_schema or self.database
         return f"{quote_mysql(schema)}.{quote_mysql(table.source_table)}"
 
@@ -242,6 +244,7 @@ class MySqlSource(RelationalSource):
         return f" WHERE {col} >= %s AND {col} < %s", bounds
 
     def null_cursor_predicate(self, table: TableSpec, columns: list[SourceColumn]) -> str:
+        """SQL true for a row whose cursor is NULL or, for a date cursor, a zero date."""
         cursor = next(c for c in columns if c.name == table.cursor_column)
         col = quote_mysql(cursor.name)
         if cursor.kind in _DATE_KINDS:
@@ -250,6 +253,7 @@ class MySqlSource(RelationalSource):
         return f"{col} IS NULL"
 
     def count_null_cursor(self, table: TableSpec, columns: list[SourceColumn]) -> int:
+        """How many rows of ``table`` have a cursor no window selects (one ``count(*)``)."""
         sql = (
             f"SELECT count(*) FROM {self.relation(table)} WHERE {self.null_cursor_predicate(table, columns)}"
         )
@@ -296,8 +300,11 @@ class MySqlSource(RelationalSource):
     def copy_select(
         self, table: TableSpec, columns: list[SourceColumn], window: Window | None
     ) -> tuple[str, list]:
-        """A SELECT of the COPY text of the server-formatted columns (in :meth:`copy_order`), then
-        each raw text column, then the row's zero-date count."""
+        """A SELECT that formats each row for COPY on the server.
+
+        It selects the COPY text of the server-formatted columns (in :meth:`copy_order`), then
+        each raw text column, then the row's zero-date count.
+        """
         ordered = self.copy_order(columns)
         formatted = [c for c in ordered if c.kind not in _PYTHON_TEXT]
         raw = [quote_mysql(c.name) for c in ordered if c.kind in _PYTHON_TEXT]
@@ -310,6 +317,7 @@ class MySqlSource(RelationalSource):
     def typed_select(
         self, table: TableSpec, columns: list[SourceColumn], window: Window | None
     ) -> tuple[str, list]:
+        """A SELECT of the typed values, zero dates as NULL, for the row-by-row path."""
         exprs = []
         for c in columns:
             col = quote_mysql(c.name)
@@ -343,6 +351,7 @@ class MySqlSource(RelationalSource):
         return value.replace("\x00", "")
 
     def row_stream(self, table: TableSpec, columns: list[SourceColumn], window: Window | None) -> RowStream:
+        """The rows in ``window``, in :meth:`copy_order`: COPY text formatted by the server, or typed batches."""
         # Both ways out produce the columns in the same order: the COPY order.
         columns = self.copy_order(columns)
         names = tuple(c.name for c in columns)

@@ -45,6 +45,7 @@ class ExtractSummary:
     seconds: float
 
     def as_dict(self) -> dict:
+        """The summary as a plain dict, for XCom."""
         return asdict(self)
 
 

@@ -81,9 +81,11 @@ class PostgresSource(RelationalSource):
         return is_psycopg3(self.conn)
 
     def q(self, identifier: str) -> str:
+        """Quote an identifier with the driver's own quoting."""
         return quote_ident(self.conn, identifier)
 
     def relation(self, table: TableSpec) -> str:
+        """The quoted ``schema.table`` of ``table`` at the source (schema ``public`` by default)."""
         schema = table.source_schema or "public"
         return f"{self.q(schema)}.{self.q(table.source_table)}"
 
@@ -99,6 +101,7 @@ class PostgresSource(RelationalSource):
         self.conn.commit()
 
     def timeout_message(self, exc: BaseException, where: str) -> str | None:
+        """The message for a cancelled statement when it is this session's lock or statement timeout."""
         # Matched on the server's message: COPY TO STDOUT failures carry no SQLSTATE here.
         text = str(exc)
         if "canceling statement due to lock timeout" in text:
@@ -108,6 +111,7 @@ class PostgresSource(RelationalSource):
         return None
 
     def describe(self, table: TableSpec) -> list[SourceColumn]:
+        """The table's columns, typed from ``pg_attribute`` (domains and arrays resolved to their base types)."""
         with self.conn.cursor() as cur:
             cur.execute(_COLUMNS_SQL, (table.source_schema or "public", table.source_table))
             rows = cur.fetchall()
@@ -181,9 +185,11 @@ class PostgresSource(RelationalSource):
         return sql
 
     def null_cursor_predicate(self, table: TableSpec, columns: list[SourceColumn]) -> str:
+        """SQL true for a row whose cursor is NULL."""
         return f"{self.q(str(table.cursor_column))} IS NULL"
 
     def count_null_cursor(self, table: TableSpec, columns: list[SourceColumn]) -> int:
+        """How many rows of ``table`` have a NULL cursor (one ``count(*)``)."""
         sql = (
             f"SELECT count(*) FROM {self.relation(table)} WHERE {self.null_cursor_predicate(table, columns)}"
         )
@@ -205,6 +211,7 @@ class PostgresSource(RelationalSource):
         return literal
 
     def row_stream(self, table: TableSpec, columns: list[SourceColumn], window: Window | None) -> RowStream:
+        """The rows in ``window``: COPY TO STDOUT text where the driver streams it, else typed batches."""
         sql = self.select_sql(table, columns, window)
         typed_sql = self.select_sql(table, columns, window, arrays_as_text=True)
         names = tuple(c.name for c in columns)
@@ -231,6 +238,7 @@ class RedshiftSource(PostgresSource):
     supports_copy_out = False
 
     def q(self, identifier: str) -> str:
+        """Quote an identifier with double quotes (``redshift_connector`` has no quoting of its own)."""
         return quote_pg(identifier)
 
     def _set_timeouts(self) -> None:
@@ -244,6 +252,7 @@ class RedshiftSource(PostgresSource):
         return "'" + str(value).replace("'", "''") + "'"
 
     def describe(self, table: TableSpec) -> list[SourceColumn]:
+        """The table's columns, typed from ``information_schema.columns``."""
         with self.conn.cursor() as cur:
             cur.execute(
                 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from bi_pipelines.core.errors import ConfigError, ExtractionError, PermanentError
@@ -115,6 +116,11 @@ class RelationalSource:
         return None
 
     def describe(self, table: TableSpec) -> list[SourceColumn]:
+        """The table's columns and their warehouse types, read from the source's catalog.
+
+        Raises:
+            SchemaError: naming the table and column when a column's type has no warehouse mapping.
+        """
         raise NotImplementedError
 
     def null_cursor_predicate(self, table: TableSpec, columns: list[SourceColumn]) -> str:
@@ -126,10 +132,11 @@ class RelationalSource:
         raise NotImplementedError
 
     def row_stream(self, table: TableSpec, columns: list[SourceColumn], window: Window | None) -> RowStream:
+        """The rows of ``table`` in ``window`` (all of them when None), streamed in batches."""
         raise NotImplementedError
 
     def close(self) -> None:
-        try:
+        """Close the connection, ignoring any error from it."""
+        # Closing a broken connection must not hide the original error.
+        with contextlib.suppress(Exception):
             self.conn.close()
-        except Exception:  # closing a broken connection must not hide the original error
-            pass

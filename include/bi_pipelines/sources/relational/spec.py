@@ -91,14 +91,17 @@ class TableSpec(ConfigModel):
 
     @property
     def incremental(self) -> bool:
+        """Whether the table is read in windows on its cursor column."""
         return self.cursor_column is not None
 
     @property
     def freshness_column(self) -> str | None:
+        """The column the freshness monitor reads: its own, else the cursor column."""
         return self.freshness.column or self.cursor_column
 
     @property
     def qualified_source(self) -> str:
+        """``schema.table`` at the source, or the bare table when no schema is set."""
         return f"{self.source_schema}.{self.source_table}" if self.source_schema else self.source_table
 
 
@@ -163,29 +166,40 @@ class FlowSpec(ConfigModel):
 
     @property
     def tables(self) -> tuple[TableSpec, ...]:
+        """The configured tables, in file order."""
         return tuple(self.tables_.values())
 
     @property
     def source_conn_id(self) -> str:
+        """The Airflow connection of the source."""
         return self.source.conn_id
 
     @property
     def source_dialect(self) -> Dialect:
+        """The source's SQL dialect."""
         return self.source.dialect
 
     @property
     def target_conn_id(self) -> str:
+        """The Airflow connection of the warehouse."""
         return self.target.conn_id
 
     @property
     def target_schema(self) -> str:
+        """The warehouse schema the tables land in."""
         return self.target.schema_
 
     @property
     def path(self) -> Path:
+        """The configuration file this flow was read from."""
         return self._path
 
     def table(self, name: str) -> TableSpec:
+        """The table named ``name``.
+
+        Raises:
+            KeyError: when the flow has no such table.
+        """
         try:
             return self.tables_[name]
         except KeyError:

@@ -1,0 +1,1 @@
+"""Extraction of the Vonigo REST API, one franchise at a time."""

@@ -98,6 +98,7 @@ class VonigoEndpoint:
 
     @property
     def host(self) -> str:
+        """The tenant's host name, for messages."""
         return urlsplit(self.base_url).netloc
 
 
@@ -177,6 +178,7 @@ def as_text(value: Any) -> Any:
 
 
 def errno_of(data: dict) -> int:
+    """The ``errNo`` of a Vonigo response: 0 for success, -1 when it is not a number."""
     try:
         return int(data.get("errNo") or 0)
     except (TypeError, ValueError):
@@ -300,6 +302,7 @@ class VonigoClient:
 
     @classmethod
     def from_connection(cls, settings: ClientSettings, **kwargs: Any) -> VonigoClient:
+        """A client for the endpoint the Airflow connection of ``settings`` describes."""
         return cls(endpoint_from_connection(settings.conn_id, settings.api_path), settings, **kwargs)
 
     # -- context -------------------------------------------------------------------------------
@@ -318,6 +321,7 @@ class VonigoClient:
 
     # -- transport -----------------------------------------------------------------------------
     def url(self, path: str) -> str:
+        """The full URL of an API path (Vonigo requires the trailing slash)."""
         # Vonigo requires the trailing slash on every path.
         return self.endpoint.base_url + path.strip("/") + "/"
 
@@ -383,6 +387,7 @@ class VonigoClient:
     # -- session -------------------------------------------------------------------------------
     @property
     def logged_in(self) -> bool:
+        """Whether the client holds a session token."""
         return self._token is not None
 
     def login(self) -> None:

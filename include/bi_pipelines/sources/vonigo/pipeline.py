@@ -1,6 +1,8 @@
-"""The two steps of ``extract_vonigo``: prepare (tables, field dictionary, franchises), then one
-extraction per franchise. Plain arguments in, small summaries out; no Airflow imports here except
-through the connection lookups of the client and the warehouse.
+"""The two steps of ``extract_vonigo``: prepare, then one extraction per franchise.
+
+Preparing creates the tables and reads the field dictionary and the franchises. Plain arguments
+in, small summaries out; no Airflow imports here except through the connection lookups of the
+client and the warehouse.
 """
 
 from __future__ import annotations

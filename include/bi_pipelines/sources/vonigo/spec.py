@@ -157,26 +157,32 @@ class LandingTables(PositionalModel):
 
     @property
     def schema(self) -> str:  # type: ignore[override]  # shadows pydantic's deprecated BaseModel.schema()
+        """The warehouse schema the landing tables are in."""
         return self.schema_
 
     @property
     def records(self) -> str:
+        """The name of the records table."""
         return self.tables.records
 
     @property
     def fields(self) -> str:
+        """The name of the record fields table."""
         return self.tables.fields
 
     @property
     def relations(self) -> str:
+        """The name of the record relations table."""
         return self.tables.relations
 
     @property
     def field_dictionary(self) -> str:
+        """The name of the field dictionary table."""
         return self.tables.field_dictionary
 
     @property
     def field_options(self) -> str:
+        """The name of the field options table."""
         return self.tables.field_options
 
 
@@ -216,6 +222,8 @@ class FranchiseSettings(ConfigModel):
 
 
 class Window(ConfigModel):
+    """``window``: how far before the run's window each edited-date object is read."""
+
     overlap: Duration = dt.timedelta(hours=2)
 
 
@@ -244,17 +252,21 @@ class VonigoConfig(ConfigModel):
 
     @property
     def objects(self) -> tuple[ObjectSpec, ...]:
+        """The configured objects, in file order."""
         return tuple(self.objects_.values())
 
     @property
     def overlap(self) -> dt.timedelta:
+        """The default overlap of an object's window with the previous run's."""
         return self.window.overlap
 
     @property
     def path(self) -> Path:
+        """The configuration file this configuration was read from."""
         return self._path
 
     def object(self, name: str) -> ObjectSpec:
+        """The object named ``name`` (a KeyError when there is none)."""
         return self.objects_[name]
 
 

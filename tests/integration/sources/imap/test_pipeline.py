@@ -264,9 +264,11 @@ def test_decodes_what_real_mail_contains(config, mailbox, warehouse):
     first = entries[0]
     assert first["sha256"] == hashlib.sha256(quebec).hexdigest()
     assert (first["size_bytes"], first["row_count"], first["sender"]) == (len(quebec), 1, POS)
-    assert first["uidvalidity"] > 0 and first["uid"] == 1
+    assert first["uidvalidity"] > 0
+    assert first["uid"] == 1
     assert dt.datetime.fromisoformat(first["received_at"]) == AT
-    assert first["message_id"].startswith("<") and first["target_table"] == "raw_reports.sales"
+    assert first["message_id"].startswith("<")
+    assert first["target_table"] == "raw_reports.sales"
 
     assert warehouse.query("SELECT city, amount, _file_name FROM raw_reports.legacy") == [
         ("Montréal", D("12.5"), "Données_Montréal.csv")
@@ -386,21 +388,21 @@ def test_malformed_attachments_are_rejected_and_the_rest_still_loads(config, mai
         "column 'franchise_id' (header 'Franchise'): 'x' is not a whole number"
         in reasons["Ventes_values.csv"]
     )
-    assert (
-        reasons["Ventes_big.csv"].startswith("too big: at least")
-        and "(not downloaded)" in reasons["Ventes_big.csv"]
-    )
+    assert reasons["Ventes_big.csv"].startswith("too big: at least")
+    assert "(not downloaded)" in reasons["Ventes_big.csv"]
     assert reasons["Ventes_big_qp.csv"] == f"too big: {len(big_qp):,} bytes, max_size is 4,096"
     assert reasons[None].startswith(
         "no attachment matches '^Ventes_.+\\\\.csv$' (attachments: 'rapport.pdf')"
     )
     assert warehouse.query("SELECT franchise_name FROM raw_reports.sales") == [("Bon",)]
     as_dict = json.loads(json.dumps(summary.as_dict(), default=str))
-    assert as_dict["rejected"] == 8 and len(as_dict["rejections"]) == 8
+    assert as_dict["rejected"] == 8
+    assert len(as_dict["rejections"]) == 8
 
     # Rejections are recorded once; a later run does not re-report them unless asked to.
     again = extract_report(config, config.report("sales"), DAY)
-    assert again.count("rejected") == 0 and not again.should_fail
+    assert again.count("rejected") == 0
+    assert not again.should_fail
     assert extract_report(config, config.report("sales"), DAY, reprocess=True).count("rejected") == 8
 
 
@@ -455,7 +457,8 @@ def test_plain_imap_wrong_password_and_missing_folder(config, dovecot, airflow_c
     airflow_conn("bi_imap", json.dumps(conn))
     with pytest.raises(ExtractionError, match="login refused") as info:
         connect_imap(ImapSettings.from_connection("bi_imap"), attempts=1)
-    assert "wrong-secret-value" not in str(info.value) and password not in str(info.value)
+    assert "wrong-secret-value" not in str(info.value)
+    assert password not in str(info.value)
     assert isinstance(info.value, AuthenticationError)  # permanent: retrying could lock the account
 
 

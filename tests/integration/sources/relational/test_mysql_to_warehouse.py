@@ -59,7 +59,8 @@ def test_awkward_values_land_faithfully(obe, airflow_conn, log_text, dialect):
         airflow_conn("test_warehouse", wh, warehouse_dialect="redshift")
     summary = extract_table(flow, flow.table("bookings"), WINDOW)
 
-    assert summary.rows_staged == 5 and summary.rows_inserted == 5
+    assert summary.rows_staged == 5
+    assert summary.rows_inserted == 5
     assert summary.zero_dates_nulled == 2
     assert "2 zero date value(s)" in log_text()
     rows = {r[0]: r for r in dump(wh, "raw_test.bookings", "booking_id")}
@@ -76,8 +77,13 @@ def test_awkward_values_land_faithfully(obe, airflow_conn, log_text, dialect):
     assert one[11] == dt.datetime(2026, 11, 20, 17, 15, tzinfo=UTC)
     assert rows[2][1:12] == (10, None, None, None, None, None, None, None, None, None, None)
     three = rows[3]
-    assert three[2] == "日本語 👍" and three[6] == "" and three[7] == [] and bytes(three[8]) == b""
-    assert three[9] is None and three[10] is None  # zero dates -> NULL
+    assert three[2] == "日本語 👍"
+    assert three[6] == ""
+    assert three[7] == []
+    assert bytes(three[8]) == b""
+    # zero dates -> NULL
+    assert three[9] is None
+    assert three[10] is None
     # 01:30 on 2026-11-01 happens twice in Vancouver; 02:30 on 2026-03-08 never: standard time.
     assert rows[4][10] == dt.datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
     assert rows[5][10] == dt.datetime(2026, 3, 8, 10, 30, tzinfo=UTC)
@@ -226,9 +232,11 @@ def test_source_refusing_connections_retries_then_names_the_connection(
     with pytest.raises(ExtractionError) as excinfo:
         extract_table(flow, flow.table("bookings"), WINDOW)
     message = str(excinfo.value)
-    assert "'dead_obe'" in message and "after 3 attempts" in message
+    assert "'dead_obe'" in message
+    assert "after 3 attempts" in message
     logged = log_text()
-    assert "hunter2-secret" not in message and "hunter2-secret" not in logged
+    assert "hunter2-secret" not in message
+    assert "hunter2-secret" not in logged
     assert logged.count("connecting to 'dead_obe'") == 3
 
 
@@ -255,5 +263,6 @@ def test_full_refresh_replaces_the_whole_table(obe, tmp_path):
     extract_table(flow, flow.table("bookings"), WINDOW)
     mysql_db.execute("DELETE FROM bookings WHERE booking_id > 2")
     summary = extract_table(flow, flow.table("bookings"), WINDOW)
-    assert summary.rows_replaced == 5 and summary.rows_inserted == 2
+    assert summary.rows_replaced == 5
+    assert summary.rows_inserted == 2
     assert wh.query("SELECT booking_id FROM raw_test.bookings ORDER BY 1") == [(1,), (2,)]

@@ -91,12 +91,15 @@ def test_load_reads_null_cursor_rows_in_every_window_idempotently(
 ):
     flow = write_flow(tmp_path, "nulls", source, table_yaml("load"))
     summary = run(flow, warehouse_db, airflow_conn, target_dialect)
-    assert summary.null_cursor_rows == 2 and summary.null_cursor_policy == "load"
+    assert summary.null_cursor_rows == 2
+    assert summary.null_cursor_policy == "load"
     assert summary.rows_staged == 3
     assert "2 row(s) with a NULL cursor loaded" in log_text()
     first = dump(warehouse_db, "raw_test.events", "event_id")
     assert [r[0] for r in first] == [1, 2, 3]
-    assert first[1][2] is None and first[2][2] is None  # a MySQL zero date lands as NULL
+    # a MySQL zero date lands as NULL
+    assert first[1][2] is None
+    assert first[2][2] is None
     # A rerun, and the next window, merge the same rows again: nothing is duplicated.
     extract_table(flow, flow.table("events"), WINDOW)
     extract_table(flow, flow.table("events"), hour_window(20, 19))
@@ -109,7 +112,8 @@ def test_skip_leaves_null_cursor_rows_out_and_counts_them(
 ):
     flow = write_flow(tmp_path, "nulls", source, table_yaml("skip"))
     summary = run(flow, warehouse_db, airflow_conn, target_dialect)
-    assert summary.null_cursor_rows == 2 and summary.null_cursor_policy == "skip"
+    assert summary.null_cursor_rows == 2
+    assert summary.null_cursor_policy == "skip"
     assert summary.rows_staged == 1
     assert [r[0] for r in dump(warehouse_db, "raw_test.events", "event_id")] == [1]
     text = log_text()
@@ -124,11 +128,13 @@ def test_fail_names_the_table_the_column_and_the_count(source, warehouse_db, tmp
     assert isinstance(info.value, PermanentError)
     message = str(info.value)
     assert "2 row(s) of events have a NULL cursor ('updated_at'" in message
-    assert "extract_nulls.events" in message and "on_null_cursor" in message
+    assert "extract_nulls.events" in message
+    assert "on_null_cursor" in message
 
 
 def test_a_full_refresh_counts_nothing(source, warehouse_db, tmp_path):
     flow = write_flow(tmp_path, "full", source, "events:\n  mode: full_refresh\n  primary_key: [event_id]\n")
     summary = extract_table(flow, flow.table("events"), WINDOW)
-    assert summary.null_cursor_rows == 0 and summary.null_cursor_policy is None
+    assert summary.null_cursor_rows == 0
+    assert summary.null_cursor_policy is None
     assert summary.rows_staged == 4

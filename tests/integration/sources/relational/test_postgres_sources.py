@@ -81,7 +81,8 @@ def test_postgres_source_streams_copy_with_local_times_converted(portal, warehou
         dt.datetime(2026, 11, 20, 17, 0, tzinfo=UTC),
         dt.datetime(2026, 11, 20, 17, 0, tzinfo=UTC),
     )
-    assert rows[1][2] == "tab\there" and rows[1][3:8] == (None,) * 5
+    assert rows[1][2] == "tab\there"
+    assert rows[1][3:8] == (None,) * 5
     # The whole history, once: the ambiguous DST time lands as standard time.
     extract_table(flow, flow.table("franchise_contacts"), hour_window(1, 0, hours=24 * 20))
     assert warehouse_db.query("SELECT modified_at FROM raw_test.franchise_contacts WHERE contact_id = 3") == [
@@ -92,11 +93,9 @@ def test_postgres_source_streams_copy_with_local_times_converted(portal, warehou
             "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'raw_test'"
         )
     )
-    assert (
-        types["role"] == "text"
-        and types["phones"] == "ARRAY"
-        and types["modified_at"].startswith("timestamp with")
-    )
+    assert types["role"] == "text"
+    assert types["phones"] == "ARRAY"
+    assert types["modified_at"].startswith("timestamp with")
 
 
 def test_redshift_source_uses_declared_cursor_and_same_results(
@@ -251,7 +250,8 @@ def test_redshift_s3_staging_writes_gzip_csv_and_issues_copy(s3_server, pg_db, m
     result = wh.load(
         target, RowStream(target.column_names, batches=lambda: iter([rows[:2], rows[2:]])), Merge(("id",))
     )
-    assert result.rows_staged == 3 and result.rows_inserted == 3
+    assert result.rows_staged == 3
+    assert result.rows_inserted == 3
     assert len(client.list_objects_v2(Bucket="bi-staging", Prefix="loads/")["Contents"]) == 2
     assert len(statements) == 1
     assert "IAM_ROLE 'arn:aws:iam::1:role/x'" in statements[0]

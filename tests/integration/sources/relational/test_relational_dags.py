@@ -62,12 +62,11 @@ def test_each_table_task_emits_an_asset_event_with_rows_and_window(sources):
     dag = load_dag("extract_obe_mysql")
     run(dag, logical_date=None)
     with create_session() as session:
-        events = {
-            uri: extra
-            for uri, extra in session.query(AssetModel.uri, AssetEvent.extra)
+        events = dict(
+            session.query(AssetModel.uri, AssetEvent.extra)
             .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
             .filter(AssetEvent.source_run_id == run.last.run_id)
-        }
+        )
     assert set(events) == {
         f"x-bi-warehouse://redshift_dw/raw_obe/{t}"
         for t in ("bookings", "customers", "booking_payments", "franchises")
@@ -113,4 +112,5 @@ def test_scheduled_run_uses_its_data_interval(sources):
         (start - dt.timedelta(hours=1), end),
     )
     got = sources["warehouse"].query("SELECT contact_id FROM raw_info_portal.franchise_contacts ORDER BY 1")
-    assert got == expected and got
+    assert got == expected
+    assert got

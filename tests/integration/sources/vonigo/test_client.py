@@ -57,7 +57,8 @@ def test_login_sends_the_md5_once_and_never_the_plain_text(fake, make_client):
     client.login()
     login = fake.calls("security/login")[0]
     assert login["params"]["password"] == password_md5(FAKE_PASSWORD)
-    assert login["params"]["userName"] == FAKE_USER and login["params"]["appVersion"] == "1"
+    assert login["params"]["userName"] == FAKE_USER
+    assert login["params"]["appVersion"] == "1"
     assert FAKE_PASSWORD not in str(fake.calls())
     assert client.session_info["franchiseID"] == "90"
 
@@ -70,14 +71,16 @@ def test_the_fake_rejects_plain_and_double_hashed_passwords(fake, sent):
         json={"company": "Vonigo", "userName": FAKE_USER, "password": password},
         timeout=5,
     ).json()
-    assert answer["errNo"] != 0 and answer["securityToken"] == ""
+    assert answer["errNo"] != 0
+    assert answer["securityToken"] == ""
 
 
 def test_a_refused_login_fails_clearly_without_the_password_and_is_not_retried(fake, make_client):
     client = make_client(password="wrong password")
     with pytest.raises(VonigoLoginError, match=r"vonigo_creds\.py") as info:
         client.request("data/Clients/", {})
-    assert "wrong password" not in str(info.value) and password_md5("wrong password") not in str(info.value)
+    assert "wrong password" not in str(info.value)
+    assert password_md5("wrong password") not in str(info.value)
     assert len(fake.calls("security/login")) == 1
 
 
@@ -122,8 +125,10 @@ def test_an_expired_token_mid_extraction_logs_in_once_and_replays_the_page(fake,
     with caplog.at_level(logging.WARNING):
         result = client.fetch_all("data/WorkOrders/", {}, list_keys=["WorkOrders"], page_size=4)
     ids = [r["objectID"] for r in result.records]
-    assert len(ids) == 9 == len(set(ids)) and result.duplicates == 0
-    assert client.stats["logins"] == 2 and client.stats["relogins"] == 1
+    assert len(ids) == 9 == len(set(ids))
+    assert result.duplicates == 0
+    assert client.stats["logins"] == 2
+    assert client.stats["relogins"] == 1
     calls = fake.calls("data/workorders")
     assert [c["params"]["pageNo"] for c in calls] == ["1", "2", "2", "3"]
     assert [c["errNo"] for c in calls] == [0, -421, 0, 0]
@@ -168,7 +173,8 @@ def test_dates_without_date_mode_are_ignored_by_vonigo_so_the_client_always_send
     with_mode = client.fetch_all("data/Clients/", {**far_future, "dateMode": 2}, list_keys=["Clients"])
     assert with_mode.records == []
     sent_by_client = [c for c in fake.calls("data/clients") if c["user_agent"].startswith("bi-pipelines")]
-    assert len(sent_by_client) == 1 and sent_by_client[0]["params"]["dateMode"] == "2"
+    assert len(sent_by_client) == 1
+    assert sent_by_client[0]["params"]["dateMode"] == "2"
 
 
 # 6 -------------------------------------------------------------------------------------------------
@@ -205,7 +211,8 @@ def test_the_fake_serves_mixed_is_active_types_and_money_strings(make_client):
     kinds = {type(r["isActive"]) for r in records}
     assert kinds == {str, bool}
     values = [f["fieldValue"] for r in records for f in r["Fields"]]
-    assert any(v.startswith("$") and "," in v for v in values) and "-50.0000" in values
+    assert any(v.startswith("$") and "," in v for v in values)
+    assert "-50.0000" in values
 
 
 # 8 -------------------------------------------------------------------------------------------------
@@ -258,7 +265,8 @@ def test_validation_errors_are_not_retried_and_show_their_errors(fake, make_clie
     fake.fail_next(mode="validation", path="data/clients")
     with pytest.raises(VonigoValidationError, match="Field data is in incorrect format") as info:
         client.request("data/Clients/", {})
-    assert info.value.errno == -600 and info.value.errors[0]["errNo"] == -602
+    assert info.value.errno == -600
+    assert info.value.errors[0]["errNo"] == -602
     assert len(fake.calls("data/clients")) == 1
 
 
@@ -270,8 +278,10 @@ def test_logout_is_always_called_even_when_the_work_fails(fake):
         client.request("data/Clients/", {})
     token = fake.calls("security/login")
     logout = fake.calls("security/logout")
-    assert len(token) == 1 and len(logout) == 1
-    assert logout[0]["errNo"] == 0 and logout[0]["http_method"] == "GET"
+    assert len(token) == 1
+    assert len(logout) == 1
+    assert logout[0]["errNo"] == 0
+    assert logout[0]["http_method"] == "GET"
     assert not fake.tokens  # the session is gone on the server
 
 
@@ -305,7 +315,9 @@ def test_user_agent_trailing_slashes_and_string_values(fake, make_client):
         assert call["path"].endswith("/")
         assert all(isinstance(v, str) for v in call["params"].values()), call
     data = fake.calls("data/clients")[0]["params"]
-    assert data["isCompleteObject"] == "true" and data["pageSize"] == "10" and data["dateMode"] == "2"
+    assert data["isCompleteObject"] == "true"
+    assert data["pageSize"] == "10"
+    assert data["dateMode"] == "2"
 
 
 def test_one_login_per_client_and_no_token_shared_between_parallel_clients(fake, make_client):
@@ -329,7 +341,9 @@ def test_one_login_per_client_and_no_token_shared_between_parallel_clients(fake,
         t.join()
     for call in fake.calls("data/"):
         tokens.setdefault(int(call["params"]["franchiseID"]), set()).add(call["params"]["securityToken"])
-    assert len(tokens[90]) == 1 and len(tokens[91]) == 1 and tokens[90] != tokens[91]
+    assert len(tokens[90]) == 1
+    assert len(tokens[91]) == 1
+    assert tokens[90] != tokens[91]
     assert len(fake.calls("security/login")) == 2
 
 
@@ -338,14 +352,17 @@ def test_a_truncated_answer_is_logged_without_the_live_security_token(fake, make
     fake.fail_next(count=1, mode="truncated", path="security/login")
     with caplog.at_level(logging.DEBUG):
         client.fetch_all("data/Clients/", {"franchiseID": 91}, list_keys=["Clients"])
-    assert client.stats["retries"] == 1 and len(fake.issued_tokens) == 2
+    assert client.stats["retries"] == 1
+    assert len(fake.issued_tokens) == 2
     leaked = fake.issued_tokens[0]  # the session of the cut-short login answer, still live
-    assert "a non-JSON body" in caplog.text and "securityToken" in caplog.text
+    assert "a non-JSON body" in caplog.text
+    assert "securityToken" in caplog.text
     assert leaked not in caplog.text
     fake.fail_next(count=10, mode="truncated", path="data/clients")
     with pytest.raises(VonigoUnavailable) as info:
         client.request("data/Clients/", {})
-    assert client._token is not None and client._token not in str(info.value)
+    assert client._token is not None
+    assert client._token not in str(info.value)
 
 
 def test_a_record_edited_out_of_the_window_between_pages_is_not_lost(fake, make_client):
@@ -364,7 +381,8 @@ def test_a_record_edited_out_of_the_window_between_pages_is_not_lost(fake, make_
     ids = sorted(r["objectID"] for r in result.records)
     # 12 clients, two edited 20 days ago: every one of the ten in the window, the moved one too.
     assert ids == sorted(str(790000 + i) for i in range(1, 13) if i % 5)
-    assert result.passes == 3 and result.recovered == 1
+    assert result.passes == 3
+    assert result.recovered == 1
     assert result.reread == 9 + 9  # two more listings of the nine still in the window
     edited = next(e["edited"] for e in fake.page_edits)
     assert edited in ids

@@ -47,8 +47,11 @@ def test_login_envelope_and_session(fake):
             "app_version": "1",
         },
     ).json()
-    assert answer["company"] == "Vonigo" and answer["errNo"] == 0 and answer["dateNow"].isdigit()
-    assert answer["Session"]["franchiseID"] == "90" and answer["securityGroups"][0]["isSelected"] is True
+    assert answer["company"] == "Vonigo"
+    assert answer["errNo"] == 0
+    assert answer["dateNow"].isdigit()
+    assert answer["Session"]["franchiseID"] == "90"
+    assert answer["securityGroups"][0]["isSelected"] is True
     assert len(answer["securityToken"]) == 10
 
 
@@ -58,22 +61,27 @@ def test_login_by_get_query_string(fake):
         params={"userName": FAKE_USER, "password": md5_hex(FAKE_PASSWORD)},
         timeout=5,
     ).json()
-    assert answer["errNo"] == 0 and answer["securityToken"]
+    assert answer["errNo"] == 0
+    assert answer["securityToken"]
 
 
 def test_paths_are_case_insensitive_and_need_the_trailing_slash(fake):
     token = login(fake)
     ok = post(fake, "DATA/workorders/", {"securityToken": token, "pageSize": "1"})
-    assert ok.status_code == 200 and len(ok.json()["WorkOrders"]) == 1
+    assert ok.status_code == 200
+    assert len(ok.json()["WorkOrders"]) == 1
     missing_slash = requests.post(fake.base_url + "data/WorkOrders", json={"securityToken": token}, timeout=5)
-    assert missing_slash.status_code == 404 and "<html>" in missing_slash.text
+    assert missing_slash.status_code == 404
+    assert "<html>" in missing_slash.text
     unknown = post(fake, "data/Crews/", {"securityToken": token})
-    assert unknown.status_code == 404 and unknown.headers["Content-Type"].startswith("text/html")
+    assert unknown.status_code == 404
+    assert unknown.headers["Content-Type"].startswith("text/html")
 
 
 def test_json_errors_come_with_http_200(fake):
     answer = post(fake, "data/Clients/", {"securityToken": "nope"})
-    assert answer.status_code == 200 and answer.json()["errNo"] == -421
+    assert answer.status_code == 200
+    assert answer.json()["errNo"] == -421
     assert answer.json()["errMsg"] == "Session expired. "
 
 
@@ -84,7 +92,8 @@ def test_parameters_merge_query_and_body_body_wins_keys_case_insensitive(fake):
         json={"SecurityToken": token, "franchiseID": 90},
         timeout=5,
     ).json()
-    assert len(answer["Clients"]) == 1 and answer["Clients"][0]["name"].startswith("Client 90-")
+    assert len(answer["Clients"]) == 1
+    assert answer["Clients"][0]["name"].startswith("Client 90-")
     form = requests.post(
         fake.base_url + "data/Clients/", data={"securityToken": token, "pageSize": "2"}, timeout=5
     )
@@ -94,7 +103,8 @@ def test_parameters_merge_query_and_body_body_wins_keys_case_insensitive(fake):
 def test_empty_user_agent_is_blocked_when_required(fake):
     fake.configure(require_user_agent=True)
     blocked = requests.post(fake.base_url + "security/login/", json={}, headers={"User-Agent": ""}, timeout=5)
-    assert blocked.status_code == 403 and "error code: 1010" in blocked.text
+    assert blocked.status_code == 403
+    assert "error code: 1010" in blocked.text
 
 
 def test_token_idle_ttl_and_session_cap(fake):
@@ -115,10 +125,12 @@ def test_filters_sorting_and_complete_objects(fake):
     token = login(fake)
     base = {"securityToken": token, "franchiseID": "90"}
     by_client = post(fake, "data/WorkOrders/", {**base, "clientID": "790001"}).json()["WorkOrders"]
-    assert by_client and all(r["name"] == "Client 90-01" for r in by_client)
+    assert by_client
+    assert all(r["name"] == "Client 90-01" for r in by_client)
     assert "Fields" not in by_client[0]
     one = post(fake, "data/WorkOrders/", {**base, "objectID": "990005", "isCompleteObject": "true"}).json()
-    assert [r["objectID"] for r in one["WorkOrders"]] == ["990005"] and one["WorkOrders"][0]["Fields"]
+    assert [r["objectID"] for r in one["WorkOrders"]] == ["990005"]
+    assert one["WorkOrders"][0]["Fields"]
     search = post(fake, "data/Clients/", {**base, "searchPar": "90-1"}).json()["Clients"]
     assert {r["name"] for r in search} == {"Client 90-10", "Client 90-11", "Client 90-12"}
     edited = post(fake, "data/Clients/", {**base, "sortMode": "3", "sortDirection": "1"}).json()["Clients"]
@@ -128,13 +140,16 @@ def test_filters_sorting_and_complete_objects(fake):
         fake, "data/Invoices/", {**base, "dateMode": "1", "dateStart": "0", "dateEnd": "1736445600"}
     )
     assert len(issued.json()["Invoices"]) == 10
-    assert "franchiseID" not in edited[0] and "_franchiseID" not in edited[0]
+    assert "franchiseID" not in edited[0]
+    assert "_franchiseID" not in edited[0]
 
 
 def test_retrieve_returns_the_singular_key_and_top_level_fields(fake):
     token = login(fake)
     answer = post(fake, "data/Clients/", {"securityToken": token, "method": "1", "objectID": "790001"}).json()
-    assert answer["Client"]["objectID"] == "790001" and answer["Fields"] and answer["Relations"]
+    assert answer["Client"]["objectID"] == "790001"
+    assert answer["Fields"]
+    assert answer["Relations"]
     assert "Fields" not in answer["Client"]
     invoice = post(
         fake, "data/Invoices/", {"securityToken": token, "method": "1", "objectID": "220001"}
@@ -147,7 +162,8 @@ def test_writes_are_refused_and_recorded(fake):
     answer = post(
         fake, "data/WorkOrders/", {"securityToken": token, "method": "2", "objectID": "990001"}
     ).json()
-    assert answer["errNo"] == -600 and answer["Errors"][0]["errMsg"] == "The fake Vonigo is read-only."
+    assert answer["errNo"] == -600
+    assert answer["Errors"][0]["errMsg"] == "The fake Vonigo is read-only."
     assert fake.writes == [{"object": "workorders", "method": "2", "params": fake.writes[0]["params"]}]
 
 
@@ -159,7 +175,8 @@ def test_franchises_and_system_objects(fake):
     assert [f["franchiseID"] for f in franchises] == [90, 91, 92]
     assert {type(f["isActive"]) for f in franchises} == {str, bool}
     one = post(fake, "security/franchises/", {"securityToken": token, "method": "1", "objectID": "91"}).json()
-    assert one["Franchise"] == {"objectID": "91"} and one["Fields"][0]["fieldID"] == 9
+    assert one["Franchise"] == {"objectID": "91"}
+    assert one["Fields"][0]["fieldID"] == 9
     objects = post(fake, "system/objects/", {"securityToken": token}).json()["Objects"]
     assert {"objectTypeID": 12, "name": "Work Order", "isHasFields": True} in objects
     work_order = post(
@@ -179,7 +196,8 @@ def test_control_endpoints_over_http(fake):
         "ok": True
     }
     outage = post(fake, "security/login/", {})
-    assert outage.status_code == 522 and "Cloudflare" in outage.text
+    assert outage.status_code == 522
+    assert "Cloudflare" in outage.text
     assert requests.post(root + "fail_next", json={"mode": "nonsense"}, timeout=5).status_code == 400
     token = login(fake)
     requests.post(root + "expire_tokens", timeout=5)
@@ -189,9 +207,11 @@ def test_control_endpoints_over_http(fake):
     assert "Job" not in post(fake, "data/Jobs/", {"securityToken": token, "pageNo": "9"}).json()
     calls = requests.get(root + "calls", timeout=5).json()["calls"]
     assert [c["route"] for c in calls][:2] == ["security/login", "security/login"]
-    assert calls[0]["fault"] == "522_html" and calls[0]["status"] == 522
+    assert calls[0]["fault"] == "522_html"
+    assert calls[0]["status"] == 522
     requests.post(root + "reset", timeout=5)
-    assert fake.calls() == [] and fake.toggles["omit_empty_key"] is False
+    assert fake.calls() == []
+    assert fake.toggles["omit_empty_key"] is False
 
 
 def test_runs_as_a_module_for_demos(tmp_path):

@@ -110,11 +110,14 @@ def _assert_landing(db, fake):
             "SELECT value, value_numeric FROM vonigo.record_fields WHERE object_type = 'invoices' AND field_id IN (709, 949)"
         )
     )
-    assert money["$1,012.50"] == decimal.Decimal("1012.50") and money["-50.0000"] == decimal.Decimal("-50")
+    assert money["$1,012.50"] == decimal.Decimal("1012.50")
+    assert money["-50.0000"] == decimal.Decimal("-50")
     names = dict(
         db.query("SELECT field_id, field_name FROM vonigo.record_fields WHERE object_type = 'workorders'")
     )
-    assert names[181] == "Status" and names[9835] == "Total" and names[185] == "Service Date"
+    assert names[181] == "Status"
+    assert names[9835] == "Total"
+    assert names[185] == "Service Date"
     assert db.query("SELECT count(*) FROM vonigo.field_dictionary") == [(29,)]
     assert db.query("SELECT option_name FROM vonigo.field_options WHERE option_id = 164") == [("Completed",)]
     relation = db.query(
@@ -202,7 +205,8 @@ def test_edits_and_removed_fields_land_on_rerun(vonigo, fake, pg_db):
     summary = extract_franchise(vonigo, plan[90], WINDOW)
     assert summary["objects"]["workorders"]["records"] == 21
     fields = pg_db.query("SELECT field_id FROM vonigo.record_fields WHERE object_id = '990002' ORDER BY 1")
-    assert 186 not in [f for (f,) in fields] and len(fields) == 5
+    assert 186 not in [f for (f,) in fields]
+    assert len(fields) == 5
     assert pg_db.query("SELECT count(*) FROM vonigo.record_fields WHERE object_id = '990003'") == [(0,)]
     assert pg_db.query("SELECT count(*) FROM vonigo.record_relations WHERE object_id = '990003'") == [(0,)]
     row = pg_db.query(
@@ -216,7 +220,8 @@ def test_a_token_expiring_mid_extraction_lands_every_record_once(vonigo, fake, p
     plan = {p["franchise_id"]: p for p in prepare(vonigo)}
     fake.fail_next(mode="expire", path="data/workorders", skip=1)
     summary = extract_franchise(vonigo, plan[90], WINDOW)
-    assert summary["api"]["relogins"] == 1 and summary["api"]["logins"] == 2
+    assert summary["api"]["relogins"] == 1
+    assert summary["api"]["logins"] == 2
     assert summary["objects"]["workorders"] == {
         **summary["objects"]["workorders"],
         "records": 21,

@@ -30,7 +30,8 @@ def test_a_refused_imap_login_is_a_permanent_authentication_error(monkeypatch):
     FakeClient.opened = 0
     with pytest.raises(AuthenticationError, match="login refused") as info:
         connect_imap(SETTINGS, attempts=3, backoff=0)
-    assert isinstance(info.value, PermanentError) and FakeClient.opened == 1
+    assert isinstance(info.value, PermanentError)
+    assert FakeClient.opened == 1
     assert "s3cret-pw" not in str(info.value)
 
 
@@ -48,4 +49,6 @@ def test_an_unreachable_server_is_retried_then_fails_with_the_attempts(monkeypat
         mailbox.ExtractionError, match=r"cannot connect to 'bi_imap'.*after 3 attempts"
     ) as info:
         connect_imap(SETTINGS, attempts=3, backoff=0.5)
-    assert len(calls) == 3 and waits == [0.5, 1.0] and not isinstance(info.value, PermanentError)
+    assert len(calls) == 3
+    assert waits == [0.5, 1.0]
+    assert not isinstance(info.value, PermanentError)

@@ -170,6 +170,7 @@ def test_the_environment_variable_follows_the_file_name():
 
 def test_report_objects_are_frozen():
     report = load_imap_reports().report("franchise_daily_sales")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="frozen"):
         report.format = "xlsx"
-    assert isinstance(report.senders, tuple) and isinstance(report.columns, tuple)
+    assert isinstance(report.senders, tuple)
+    assert isinstance(report.columns, tuple)

@@ -61,7 +61,9 @@ def test_describe_names_table_and_column_of_an_unmapped_type():
     with pytest.raises(SchemaError) as excinfo:
         source.describe(table)
     message = str(excinfo.value)
-    assert "obe_mysql" in message and "`obe`.`bookings`" in message and "'embedding'" in message
+    assert "obe_mysql" in message
+    assert "`obe`.`bookings`" in message
+    assert "'embedding'" in message
 
 
 def test_session_timeouts_default_and_override():

@@ -26,8 +26,10 @@ def test_password_is_lower_case_hex_md5():
 
 
 def test_values_are_sent_as_strings():
-    assert as_text(True) == "true" and as_text(False) == "false"
-    assert as_text(200) == "200" and as_text(-1) == "-1"
+    assert as_text(True) == "true"
+    assert as_text(False) == "false"
+    assert as_text(200) == "200"
+    assert as_text(-1) == "-1"
     assert as_text({"a": [1, True]}) == {"a": ["1", "true"]}
     assert as_text("x") == "x"
 
@@ -87,8 +89,10 @@ def test_endpoint_from_connection(monkeypatch):
     )
     endpoint = endpoint_from_connection("vonigo_api")
     assert endpoint.base_url == "https://acme.vonigo.com/api/v1/"
-    assert endpoint.company == "Acme" and endpoint.verify is False
-    assert endpoint.password == "plain secret" and "plain secret" not in repr(endpoint)
+    assert endpoint.company == "Acme"
+    assert endpoint.verify is False
+    assert endpoint.password == "plain secret"
+    assert "plain secret" not in repr(endpoint)
 
 
 def test_endpoint_for_a_local_fake(monkeypatch):
@@ -110,8 +114,10 @@ def test_a_refused_login_is_permanent_and_still_a_vonigo_api_error():
     from bi_pipelines.sources.vonigo.client import VonigoApiError, VonigoLoginError
 
     error = VonigoLoginError("refused", -1, [])
-    assert isinstance(error, PermanentError) and isinstance(error, AuthenticationError)
-    assert isinstance(error, VonigoApiError) and error.errno == -1
+    assert isinstance(error, PermanentError)
+    assert isinstance(error, AuthenticationError)
+    assert isinstance(error, VonigoApiError)
+    assert error.errno == -1
 
 
 class _Pages:
@@ -148,7 +154,8 @@ def test_a_truncated_body_is_described_without_its_security_token():
     response.status_code = 200
     response._content = b'{"company": "Vonigo", "securityToken": "0A1B2C3D4E", "errNo": 0, "Clients": [{"obj'
     text = _snippet(response)
-    assert "0A1B2C3D4E" not in text and "securityToken" in text
+    assert "0A1B2C3D4E" not in text
+    assert "securityToken" in text
     response._content = b'{"company":"Vonigo","securityToken":"0A1B2'  # cut inside the token
     assert "0A1B2" not in _snippet(response)
     response._content = b"GET /api/v1/security/logout/?securityToken=0A1B2C3D4E&x=1 failed"
@@ -169,5 +176,6 @@ def test_a_connection_no_retry_can_fix_is_a_config_error(monkeypatch, fields, ke
     _conn(monkeypatch, **fields)
     with pytest.raises(ConfigError, match=rf"vonigo_creds\.py.*`{key}`|`{key}`.*vonigo_creds\.py") as info:
         endpoint_from_connection("vonigo_api")
-    assert isinstance(info.value, PermanentError) and isinstance(info.value, VonigoError)
+    assert isinstance(info.value, PermanentError)
+    assert isinstance(info.value, VonigoError)
     assert "plain secret" not in str(info.value)

@@ -144,15 +144,18 @@ def test_build_rows_flattens_fields_and_relations_with_names_and_normalised_valu
     rows = build_rows(WORK_ORDERS, [_work_order()], 90, NEW_YORK, {(12, 181): "Status", (12, 9835): "Total"})
     tables = landing_tables(LandingTables("redshift_dw", "vonigo"))
     record = dict(zip(tables["records"].column_names, rows.records[0], strict=True))
-    assert record["object_type"] == "workorders" and record["object_id"] == "900001"
-    assert record["franchise_id"] == 90 and record["is_active"] is True
+    assert record["object_type"] == "workorders"
+    assert record["object_id"] == "900001"
+    assert record["franchise_id"] == 90
+    assert record["is_active"] is True
     assert record["date_last_edited"] == dt.datetime.fromtimestamp(1736300000, dt.UTC)
     # 2025-01-09 18:00 wall clock in New York is 23:00 UTC.
     assert record["date_service"] == dt.datetime(2025, 1, 9, 23, tzinfo=dt.UTC)
     assert record["payload"]["Fields"][0]["fieldID"] == 181
     fields = {r[3]: dict(zip(tables["fields"].column_names, r, strict=True)) for r in rows.fields}
     assert sorted(fields) == [181, 185, 813, 9835]  # the repeated 9835 is one row
-    assert fields[181]["field_name"] == "Status" and fields[181]["option_id"] == 161
+    assert fields[181]["field_name"] == "Status"
+    assert fields[181]["option_id"] == 161
     assert fields[185]["field_name"] is None
     assert fields[185]["value_timestamp"] == dt.datetime(2025, 1, 9, 23, tzinfo=dt.UTC)
     assert fields[9835]["value_numeric"] == decimal.Decimal("1234.50")
@@ -161,13 +164,16 @@ def test_build_rows_flattens_fields_and_relations_with_names_and_normalised_valu
     relations = {r[3]: r for r in rows.relations}
     assert relations["job"][4:8] == (10, "500001", "500001", True)
     assert relations["client"][7] is False
-    assert rows.ids_without_fields == [] and rows.ids_without_relations == []
+    assert rows.ids_without_fields == []
+    assert rows.ids_without_relations == []
 
 
 def test_records_without_fields_or_relations_are_listed_for_cleanup():
     rows = build_rows(WORK_ORDERS, [_work_order(Fields=[], Relations=None)], 90, NEW_YORK, {})
-    assert rows.fields == [] and rows.ids_without_fields == ["900001"]
-    assert rows.relations == [] and rows.ids_without_relations == ["900001"]
+    assert rows.fields == []
+    assert rows.ids_without_fields == ["900001"]
+    assert rows.relations == []
+    assert rows.ids_without_relations == ["900001"]
 
 
 def test_dictionary_rows_from_system_objects():
@@ -189,7 +195,8 @@ def test_dictionary_rows_from_system_objects():
     }
     fields, options = dictionary_rows(12, "Work Order", data)
     assert fields[0] == (12, "Work Order", 181, "Status", "tagSelect", "S", "General", False)
-    assert fields[1][2] == 185 and fields[1][-1] is True
+    assert fields[1][2] == 185
+    assert fields[1][-1] is True
     assert options == [(12, 181, 161, "Open - Booked", True)]
 
 
@@ -211,6 +218,8 @@ def test_a_relation_without_its_object_type_is_skipped_counted_and_named(caplog)
         rows = build_rows(WORK_ORDERS, [record, _work_order(objectID="900002")], 90, NEW_YORK, {})
     assert sorted(r[3] for r in rows.relations) == ["client", "client", "job", "job"]
     assert rows.relations_skipped == 1
-    assert "900001" in caplog.text and "route" in caplog.text and "objectTypeID" in caplog.text
+    assert "900001" in caplog.text
+    assert "route" in caplog.text
+    assert "objectTypeID" in caplog.text
     # The raw payload keeps it.
     assert untyped in rows.records[0][-1]["Relations"]

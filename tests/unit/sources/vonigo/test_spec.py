@@ -47,14 +47,16 @@ def test_committed_config_loads_with_the_required_objects():
         "quotes",
         "invoices",
     ]
-    assert config.dag.dag_id == "extract_vonigo" and config.dag.retries >= 2
+    assert config.dag.dag_id == "extract_vonigo"
+    assert config.dag.retries >= 2
     assert config.dag.start_date.tzinfo is not None
-    assert config.client.conn_id == "vonigo_api" and config.target.conn_id == "redshift_dw"
-    assert config.object("workorders").date_mode == 3 and config.object(
-        "workorders"
-    ).lookahead > dt.timedelta(0)
+    assert config.client.conn_id == "vonigo_api"
+    assert config.target.conn_id == "redshift_dw"
+    assert config.object("workorders").date_mode == 3
+    assert config.object("workorders").lookahead > dt.timedelta(0)
     assert config.object("quotes").lookahead > dt.timedelta(0)
-    assert config.object("invoices").date_mode == 1 and config.object("invoices").method == "0"
+    assert config.object("invoices").date_mode == 1
+    assert config.object("invoices").method == "0"
     assert config.object("jobs").list_keys[0] == "Job"
     # Every object that has a date filter sends a dateMode (none is silently unfiltered).
     assert all(o.date_mode for o in config.objects if o.name != "franchises")
@@ -106,7 +108,8 @@ def test_edited_date_windows_overlap_the_previous_run():
     assert params["dateMode"] == 2
     assert params["dateStart"] == int((WINDOW.start - config.overlap).timestamp())
     assert params["dateEnd"] == int(WINDOW.end.timestamp())
-    assert params["franchiseID"] == 90 and params["isCompleteObject"] is True
+    assert params["franchiseID"] == 90
+    assert params["isCompleteObject"] is True
 
 
 def test_service_date_windows_look_back_and_ahead_in_franchise_wall_clock():
@@ -114,7 +117,8 @@ def test_service_date_windows_look_back_and_ahead_in_franchise_wall_clock():
     spec = config.object("workorders")
     zone = ZoneInfo("America/New_York")
     window = object_window(spec, WINDOW, config.overlap)
-    assert window.start == WINDOW.start - spec.overlap and window.end == WINDOW.end + spec.lookahead
+    assert window.start == WINDOW.start - spec.overlap
+    assert window.end == WINDOW.end + spec.lookahead
     params = object_params(spec, WINDOW, 90, zone, config)
     assert params["dateMode"] == 3
     # The bounds are naive-local like the service dates they are compared with.
@@ -126,7 +130,8 @@ def test_service_date_windows_look_back_and_ahead_in_franchise_wall_clock():
 def test_franchise_object_is_unfiltered_and_kept_to_the_own_franchise():
     config = load_vonigo_config()
     params = object_params(config.object("franchises"), WINDOW, 90, dt.UTC, config)
-    assert "dateMode" not in params and "franchiseID" not in params
+    assert "dateMode" not in params
+    assert "franchiseID" not in params
 
 
 LISTED = [
@@ -142,7 +147,8 @@ def test_all_franchises_means_the_active_ones(tmp_path):
     )
     plan = resolve_franchises(config, LISTED)
     assert [p["franchise_id"] for p in plan] == [90, 91]
-    assert plan[0]["timezone"] == "America/New_York" and plan[1]["timezone"] is None
+    assert plan[0]["timezone"] == "America/New_York"
+    assert plan[1]["timezone"] is None
     assert plan[1]["gmt_offset_minutes"] == -480
     json.dumps(plan)  # it travels through XCom
 
