@@ -31,6 +31,7 @@ started when Airflow does not come up.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -432,10 +433,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def wait_for_sigterm() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
-    except KeyboardInterrupt:
-        pass
 
 
 def cmd_serve_sources(args: argparse.Namespace) -> int:

@@ -250,10 +250,9 @@ def _wait_for_greeting(host: str, port: int, process: subprocess.Popen, deadline
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"dovecot exited with status {process.returncode} while starting")
-        with contextlib.suppress(OSError):
-            with socket.create_connection((host, port), timeout=1) as sock:
-                if sock.recv(64).startswith(b"* OK"):
-                    return
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1) as sock:
+            if sock.recv(64).startswith(b"* OK"):
+                return
         time.sleep(0.1)
     raise RuntimeError(f"dovecot did not answer on {host}:{port} within {START_TIMEOUT_SECONDS:.0f}s")
 

@@ -8,6 +8,7 @@ killed by pid.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -105,10 +106,8 @@ def descendants(pid: int) -> list[int]:
 def stop_group(pgid: int, grace: float = 20.0, process: subprocess.Popen | None = None) -> None:
     """SIGTERM the process group ``pgid``, SIGKILL what is left after ``grace`` seconds."""
     tree = descendants(pgid)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         if process is not None:
@@ -117,21 +116,15 @@ def stop_group(pgid: int, grace: float = 20.0, process: subprocess.Popen | None 
             break
         time.sleep(0.2)
     else:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     # Anything that left the group (a new session of its own) is still a child we started.
     for pid in tree:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
     if process is not None:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 @dataclass

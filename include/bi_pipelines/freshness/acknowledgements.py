@@ -50,9 +50,11 @@ class AckRecord:
     revoked_at: dt.datetime | None = None
 
     def active(self, at: dt.datetime) -> bool:
+        """Whether it holds at ``at``: not withdrawn, and ``at`` before its end."""
         return self.revoked_at is None and at < self.until
 
     def to_dict(self) -> dict[str, Any]:
+        """The record as JSON-ready values (instants in ISO 8601)."""
         return {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in asdict(self).items()}
 
 
@@ -70,10 +72,12 @@ def _record(row: Iterable[Any]) -> AckRecord:
 
 
 def qualified(wh: Warehouse, settings: MonitoringSettings) -> str:
+    """The acknowledgements table, quoted, in the monitoring schema."""
     return wh.qualified(settings.schema, TABLE)
 
 
 def exists(wh: Warehouse, settings: MonitoringSettings) -> bool:
+    """Whether anybody has acknowledged anything yet (the table is created on first use)."""
     return bool(wh.existing_columns(settings.schema, TABLE))
 
 

@@ -158,7 +158,7 @@ def overview(
         asset = assets.get(check.key)
         tables.append(
             {
-                **{c: None for c in LIST_COLUMNS},
+                **dict.fromkeys(LIST_COLUMNS),
                 **row,
                 "active": check.thresholds.active,
                 "origin": check.origin,

@@ -103,6 +103,7 @@ def hour_of_week(instant: dt.datetime, zone: str) -> int:
 
 
 def bucket_name(bucket: int) -> str:
+    """An hour-of-week bucket as a person reads it: ``Tue 08h``."""
     return f"{_DAYS[bucket // 24]} {bucket % 24:02d}h"
 
 

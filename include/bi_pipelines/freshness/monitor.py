@@ -71,6 +71,7 @@ class RunSummary:
     fail_on: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The summary as plain values, for XCom."""
         return asdict(self)
 
 

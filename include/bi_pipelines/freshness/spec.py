@@ -152,6 +152,7 @@ def check_sql_fragment(value: Any, where: str) -> str:
 
 
 def table_key(conn_id: str, schema: str | None, table: str, name: str | None = None) -> str:
+    """The stable key of a table's history: ``<conn_id>:<schema>.<table>``, ``#<name>`` for a slice."""
     base = f"{conn_id}:{schema}.{table}" if schema else f"{conn_id}:{table}"
     return f"{base}#{name}" if name else base
 
@@ -190,10 +191,12 @@ class FreshnessCheck(ConfigModel):
 
     @property
     def schema(self) -> str | None:  # type: ignore[override]  # shadows pydantic's deprecated BaseModel.schema()
+        """The schema (MySQL: database), or None for the connection's default."""
         return self.schema_
 
     @property
     def qualified_table(self) -> str:
+        """``schema.table``, or the table alone."""
         return f"{self.schema}.{self.table}" if self.schema else self.table
 
     @property
@@ -231,10 +234,13 @@ class Acknowledgement(PositionalModel):
     reason: Annotated[str, AfterValidator(_reason)]
 
     def active(self, at: dt.datetime) -> bool:
+        """Whether the acknowledgement still holds at ``at``."""
         return at < self.until
 
 
 class MonitoringSettings(ConfigModel):
+    """Where the results go (``monitoring:``) and how long they are kept."""
+
     conn_id: Identifier = "redshift_dw"
     schema_: Identifier = Field("monitoring", alias="schema")
     table: Identifier = "source_table_freshness"
@@ -242,14 +248,18 @@ class MonitoringSettings(ConfigModel):
 
     @property
     def schema(self) -> str:  # type: ignore[override]  # shadows pydantic's deprecated BaseModel.schema()
+        """The monitoring schema."""
         return self.schema_
 
     @property
     def view(self) -> str:
+        """The view holding each table's newest row."""
         return f"{self.table}_latest"
 
 
 class SweepSettings(ConfigModel):
+    """How the sweep waits (``sweep:``): statement timeout, connect attempts, parallel servers."""
+
     statement_timeout: Duration = dt.timedelta(seconds=30)
     connect_attempts: PositiveInt = 2
     connect_backoff_seconds: NonNegativeFloat = 1.0
@@ -258,6 +268,8 @@ class SweepSettings(ConfigModel):
 
 
 class AlertSettings(ConfigModel):
+    """Who is told (``alerts:``), through which SMTP connection, and which statuses fail the run."""
+
     email_to: tuple[str, ...] = ()
     smtp_conn_id: Identifier = "smtp_default"
     fail_on: tuple[FreshnessStatus, ...] = (ERROR,)
@@ -349,6 +361,7 @@ class TableEntry(ConfigModel):
 
     @property
     def key(self) -> str:
+        """The entry's table key (see :func:`table_key`)."""
         return table_key(self.conn_id, self.schema_, self.table, self.name if self.filter else None)
 
     def thresholds_over(self, base: FreshnessThresholds) -> FreshnessThresholds:
@@ -394,6 +407,7 @@ class FreshnessConfig(ConfigModel):
     path: Path = Path()
 
     def acknowledgement(self, table_key: str, at: dt.datetime) -> Acknowledgement | None:
+        """The first acknowledgement of ``table_key`` that holds at ``at``, if any."""
         for ack in self.acknowledgements:
             if ack.table_key == table_key and ack.active(at):
                 return ack
@@ -401,10 +415,12 @@ class FreshnessConfig(ConfigModel):
 
     @property
     def active_checks(self) -> tuple[FreshnessCheck, ...]:
+        """The checks that are measured (``active: true``)."""
         return tuple(c for c in self.checks if c.thresholds.active)
 
     @property
     def learned_checks(self) -> tuple[FreshnessCheck, ...]:
+        """The active checks whose thresholds are learned from their history."""
         return tuple(c for c in self.active_checks if c.thresholds.mode == "learned")
 
 

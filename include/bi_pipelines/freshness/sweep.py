@@ -295,6 +295,7 @@ def _measure(
 
 
 def group_by_connection(checks: Iterable[FreshnessCheck]) -> dict[str, list[FreshnessCheck]]:
+    """The checks by connection id, in their configured order."""
     groups: dict[str, list[FreshnessCheck]] = {}
     for check in checks:
         groups.setdefault(check.conn_id, []).append(check)

@@ -82,6 +82,7 @@ class PreviousCheck:
 
 
 def target(settings: MonitoringSettings) -> TargetTable:
+    """The results table as the load layer sees it: columns and key."""
     return TargetTable(settings.schema, settings.table, COLUMNS, KEY)
 
 

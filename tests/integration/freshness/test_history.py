@@ -33,7 +33,8 @@ def test_a_second_run_at_the_same_instant_replaces_the_first_and_reports_nothing
     # A manual trigger standing for the same instant as the scheduled run.
     second, _ = run(config, "manual__1", T0)
     assert [r[2] for r in rows_per_instant(mon)] == [1] * 6
-    assert second.changes == [] and second.tables_checked == first.tables_checked == 3
+    assert second.changes == []
+    assert second.tables_checked == first.tables_checked == 3
     rows = mon.query(
         "SELECT table_key, run_id, previous_status, status_changed FROM monitoring.source_table_freshness "
         "WHERE checked_at = %s ORDER BY table_key",

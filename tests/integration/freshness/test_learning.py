@@ -117,13 +117,15 @@ def test_a_run_learns_once_and_records_the_expectation(learned, monkeypatch):
     assert sum("percentile_cont" in s for s in statements) == 1  # one query for every learned table
     with Warehouse.connect("mon") as wh:
         rows = {r["table_key"]: r for r in latest_rows(wh, config.monitoring)}
-    assert summary.tables_checked == 4 and summary.rows_deleted == 0
+    assert summary.tables_checked == 4
+    assert summary.rows_deleted == 0
     row = rows[biz]
     # Tuesday 08h03 was the last update: gaps starting Tue 08h last an hour, so 4 h is an error.
     assert (row["status"], row["threshold_mode"]) == ("error", "learned")
     assert row["expected_next_update"] == NOW - dt.timedelta(hours=2, minutes=57)
     assert (float(row["learned_gap_seconds"]), row["learned_quantile"]) == (3600.0, 0.95)
-    assert row["learned_samples"] == 8 and row["warn_after_seconds"] == 5400
+    assert row["learned_samples"] == 8
+    assert row["warn_after_seconds"] == 5400
     assert "the learned error_after 3h 0m (p95 of 8 gaps starting Tue 08h)" in row["error_message"]
     # Vancouver: 08h03 UTC is 01h03 local, an hour no gap ever started at; the thin bucket falls
     # back to all hours, whose p95 is a night: still pass.
@@ -131,5 +133,6 @@ def test_a_run_learns_once_and_records_the_expectation(learned, monkeypatch):
     young = next(k for k in rows if k.endswith("public.young"))
     fixed = next(k for k in rows if k.endswith("#fixed"))
     assert (rows[young]["threshold_mode"], rows[young]["learned_samples"]) == ("learning", 0)
-    assert rows[young]["warn_after_seconds"] == 3600 and rows[young]["expected_next_update"] is None
+    assert rows[young]["warn_after_seconds"] == 3600
+    assert rows[young]["expected_next_update"] is None
     assert (rows[fixed]["threshold_mode"], rows[fixed]["learned_samples"]) == ("fixed", None)

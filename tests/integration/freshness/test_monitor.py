@@ -215,7 +215,8 @@ def test_status_change_goes_through_the_alert_path(servers, tmp_path, airflow_co
         alerts.alert(data, {}, email_to=(), smtp_conn_id="smtp_default")
     [(to, subject, body)] = sent
     assert to == ["bi@x.io"]
-    assert "turned" in subject and "src:public.stale: warn -&gt; error" in body
+    assert "turned" in subject
+    assert "src:public.stale: warn -&gt; error" in body
 
     # Acknowledged: the row still says error, but the run is green and nobody is e-mailed.
     config = write_config(
@@ -230,7 +231,8 @@ def test_status_change_goes_through_the_alert_path(servers, tmp_path, airflow_co
     src.execute("INSERT INTO stale VALUES (%s)", params=(T0 - dt.timedelta(hours=10),))
     summary, _ = run(config, "r3", T0 + dt.timedelta(hours=2, minutes=15))
     data = summary.to_dict()
-    assert data["failing"] == [] and [a["table_key"] for a in data["acknowledged"]] == ["src:public.stale"]
+    assert data["failing"] == []
+    assert [a["table_key"] for a in data["acknowledged"]] == ["src:public.stale"]
     sent.clear()
     alerts.alert(data, {}, email_to=(), smtp_conn_id="smtp_default")
     assert sent == []

@@ -108,7 +108,8 @@ def test_postgres_time_zones_and_types(pg_db, airflow_conn):
         "src.Mixed Case": PASS,
         "src.ledger": ERROR,
     }
-    assert "ts" in results["src.no_column"].message and "does not exist" in results["src.no_column"].message
+    assert "ts" in results["src.no_column"].message
+    assert "does not exist" in results["src.no_column"].message
     # The failed query did not break the connection for the tables after it.
     assert results["src.Mixed Case"].last_update == dt.datetime(2026, 3, 8, 11, 0, tzinfo=UTC)
     assert results["src.ledger"].last_update == dt.datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -154,11 +155,13 @@ def test_mariadb_datetime_and_timestamp(mysql_db, airflow_conn):
     results = sweep_connection("obe", checks, FAST, clock=at(now))
     bookings, payments, empty, missing, weird = results
     assert bookings.last_update == dt.datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
-    assert bookings.status == PASS and bookings.db_type == "mariadb"
+    assert bookings.status == PASS
+    assert bookings.db_type == "mariadb"
     assert payments.last_update == dt.datetime(2026, 11, 1, 5, 0, tzinfo=UTC)
     assert payments.status == WARN
     assert empty.status == NO_DATA
-    assert missing.status == RUNTIME_ERROR and "no_such_column" in missing.message
+    assert missing.status == RUNTIME_ERROR
+    assert "no_such_column" in missing.message
     assert weird.last_update == dt.datetime(2026, 11, 1, 6, 59, 59, 500000, tzinfo=UTC)
 
 
@@ -191,9 +194,12 @@ def test_slow_queries_hit_the_statement_timeout(pg_db, mysql_db, airflow_conn):
     started = time.monotonic()
     slow_pg, fast_pg, slow_my, fast_my = sweep_all(checks, settings)
     assert time.monotonic() - started < 2.8
-    assert slow_pg.status == RUNTIME_ERROR and "statement timeout" in slow_pg.message
-    assert slow_my.status == RUNTIME_ERROR and "max_statement_time" in slow_my.message
-    assert fast_pg.status == PASS and fast_my.status == PASS
+    assert slow_pg.status == RUNTIME_ERROR
+    assert "statement timeout" in slow_pg.message
+    assert slow_my.status == RUNTIME_ERROR
+    assert "max_statement_time" in slow_my.message
+    assert fast_pg.status == PASS
+    assert fast_my.status == PASS
 
 
 def test_refused_server_gives_rows_and_spares_the_others(pg_db, mysql_db, airflow_conn):
@@ -214,10 +220,13 @@ def test_refused_server_gives_rows_and_spares_the_others(pg_db, mysql_db, airflo
     dead_a, pg, dead_b, my, undefined = results
     for r in (dead_a, dead_b):
         assert r.status == RUNTIME_ERROR
-        assert "cannot connect" in r.message and "dead_pg" in r.message
+        assert "cannot connect" in r.message
+        assert "dead_pg" in r.message
         assert r.server_host == "127.0.0.1"
-    assert undefined.status == RUNTIME_ERROR and "AIRFLOW_CONN_UNDEFINED_CONN" in undefined.message
-    assert pg.status == PASS and my.status == PASS
+    assert undefined.status == RUNTIME_ERROR
+    assert "AIRFLOW_CONN_UNDEFINED_CONN" in undefined.message
+    assert pg.status == PASS
+    assert my.status == PASS
 
 
 def test_one_connection_per_server(pg_db, mysql_db, airflow_conn):
@@ -280,7 +289,8 @@ def test_an_unresponsive_server_is_given_up_without_holding_the_others(pg_db, ai
     )
     hung_a, pg, hung_b = sweep_all(checks, one_worker, opener=opener)
     release.set()
-    assert pg.status == RUNTIME_ERROR and "every worker was stuck" in pg.message
+    assert pg.status == RUNTIME_ERROR
+    assert "every worker was stuck" in pg.message
 
 
 def test_identifiers_are_quoted_by_the_driver(pg_db, airflow_conn):

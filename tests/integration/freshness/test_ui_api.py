@@ -134,18 +134,22 @@ def test_anonymous_and_invalid_credentials_are_refused(client):
 def test_a_viewer_reads_everything_but_cannot_acknowledge(client, auth):
     viewer = auth("vera", "viewer")
     page = client.get("/", headers=bearer(viewer))
-    assert page.status_code == 200 and "Source freshness" in page.text
+    assert page.status_code == 200
+    assert "Source freshness" in page.text
     assert client.get("/static/app.js", headers=bearer(viewer)).status_code == 200
     assert client.get("/static/../app.py", headers=bearer(viewer)).status_code == 404
 
     body = client.get("/api/tables", headers=bearer(viewer)).json()
-    assert body["user"] == "vera" and body["can_acknowledge"] is False
+    assert body["user"] == "vera"
+    assert body["can_acknowledge"] is False
     assert body["timezone"] == "America/Vancouver"
     statuses = {t["table_key"]: t["status"] for t in body["tables"]}
     assert statuses == {FRESH: "pass", STALE: "error", "src:public.fresh#quiet": "pass"}
     stale = next(t for t in body["tables"] if t["table_key"] == STALE)
-    assert stale["lag_seconds"] == 5 * 3600 and stale["error_after_seconds"] == 3 * 3600
-    assert stale["server_host"] == "127.0.0.1" and stale["asset"]["uri"] == "x-bi-warehouse://dw/raw/stale"
+    assert stale["lag_seconds"] == 5 * 3600
+    assert stale["error_after_seconds"] == 3 * 3600
+    assert stale["server_host"] == "127.0.0.1"
+    assert stale["asset"]["uri"] == "x-bi-warehouse://dw/raw/stale"
 
     # The filtered key has a '#': passed as a query parameter it needs no special route.
     history = client.get("/api/history", params={"table": STALE, "days": 30}, headers=bearer(viewer)).json()

@@ -55,7 +55,9 @@ def test_only_active_unrevoked_acknowledgements_count_and_the_newest_wins():
     found = active_acknowledgements(wh, MonitoringSettings(), AT)
     assert found == {"a:x": Acknowledgement("a:x", AT + 2 * DAY, "newer (acknowledged by uma)")}
     sql, params = wh.queries[0]
-    assert params == (AT,) and "%s" in sql and '"monitoring"."freshness_acknowledgements"' in sql
+    assert params == (AT,)
+    assert "%s" in sql
+    assert '"monitoring"."freshness_acknowledgements"' in sql
 
 
 def test_no_table_yet_means_no_acknowledgement():

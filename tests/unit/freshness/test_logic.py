@@ -137,7 +137,10 @@ def test_no_data_disabled_levels_and_the_future():
     assert "report = 'x'" in evaluate(check(filter="report = 'x'"), None, NOW)[2]
     assert evaluate(check(warn=None, error=None), NOW - dt.timedelta(days=300), NOW)[0] == PASS
     status, lag, message = evaluate(check(tz="UTC"), NOW + dt.timedelta(hours=7), NOW)
-    assert status == PASS and lag == -7 * 3600 and "in the future" in message and "UTC" in message
+    assert status == PASS
+    assert lag == -7 * 3600
+    assert "in the future" in message
+    assert "UTC" in message
 
 
 # -- due tables ----------------------------------------------------------------------------------
@@ -230,7 +233,8 @@ def test_result_row_matches_the_columns():
         acknowledgement=ack,
     )
     values = dict(zip(COLUMN_NAMES, row, strict=True))
-    assert values["table_key"] == "dw:s.t" and values["qualified_table"] == "s.t"
+    assert values["table_key"] == "dw:s.t"
+    assert values["qualified_table"] == "s.t"
     assert (values["status"], values["previous_status"], values["status_changed"]) == (WARN, PASS, True)
     assert (
         values["warn_after_seconds"],
@@ -241,7 +245,8 @@ def test_result_row_matches_the_columns():
         10800,
         900,
     )
-    assert values["acknowledgement"] == "known" and values["lag_seconds"] == 4000.123
+    assert values["acknowledgement"] == "known"
+    assert values["lag_seconds"] == 4000.123
 
 
 # -- alerts --------------------------------------------------------------------------------------
@@ -382,7 +387,8 @@ def test_session_timeout_statement_depends_on_mysql_or_mariadb():
     mariadb = FakeMySQL("10.11.19-MariaDB-0+deb12u1")
     assert prepare_session(mariadb, "mysql", dt.timedelta(seconds=30)).flavour == "mariadb"
     assert ("SET SESSION max_statement_time = %s", (30.0,)) in mariadb.log  # MariaDB: seconds
-    assert mysql.autocommit_set is True and ("SET time_zone = '+00:00'", None) in mysql.log
+    assert mysql.autocommit_set is True
+    assert ("SET time_zone = '+00:00'", None) in mysql.log
 
 
 def test_the_task_log_is_a_readable_table_with_a_count_line():
@@ -398,10 +404,15 @@ def test_the_task_log_is_a_readable_table_with_a_count_line():
     text = alerts.format_table(results, not_due=4)
     lines = text.splitlines()
     assert lines[0].split() == ["table", "status", "lag", "thresholds", "reason"]
-    assert lines[1].startswith("dw:s.stale") and "error" in lines[1] and "5.0 h" in lines[1]
-    assert "warn 60 min / error" in lines[1] and lines[1].endswith("last update 5h 0m ago")
-    assert lines[2].startswith("dw:s.gone") and "query failed" in lines[2]
-    assert lines[3].startswith("dw:s.fresh") and "10 min" in lines[3]
+    assert lines[1].startswith("dw:s.stale")
+    assert "error" in lines[1]
+    assert "5.0 h" in lines[1]
+    assert "warn 60 min / error" in lines[1]
+    assert lines[1].endswith("last update 5h 0m ago")
+    assert lines[2].startswith("dw:s.gone")
+    assert "query failed" in lines[2]
+    assert lines[3].startswith("dw:s.fresh")
+    assert "10 min" in lines[3]
     assert lines[-1] == "3 table(s) checked: 1 pass, 0 warn, 1 error, 1 runtime_error, 0 no_data; 4 not due."
     status_at = {
         line.index(s) for line, s in zip(lines[:4], ("status", "error", "runtime_error", "pass"), strict=True)

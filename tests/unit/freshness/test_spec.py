@@ -86,7 +86,8 @@ def test_checks_are_derived_from_the_flows(tmp_path, flows_dir):
     assert bookings.thresholds.warn_after == dt.timedelta(hours=3)
     assert bookings.origin == "extract_obe_mysql.yaml: tables.bookings"
     payments = checks["obe_mysql:payments"]
-    assert payments.column == "recorded_at" and payments.thresholds.error_after == dt.timedelta(days=1)
+    assert payments.column == "recorded_at"
+    assert payments.thresholds.error_after == dt.timedelta(days=1)
     assert [c.key for c in config.active_checks] == ["obe_mysql:bookings", "obe_mysql:franchises"]
     # A full-refresh table without a timestamp column is still listed, with the reason and the fix.
     assert "freshness.column" in checks["obe_mysql:franchises"].problem
@@ -123,7 +124,8 @@ def test_yaml_entries_and_overrides(tmp_path, flows_dir):
     assert imap.thresholds.warn_after == dt.timedelta(hours=26)
     assert imap.thresholds.check_interval == dt.timedelta(hours=1)
     replaced = checks["obe_mysql:franchises"]
-    assert replaced.problem is None and replaced.expression == "max(GREATEST(created_at, updated_at))"
+    assert replaced.problem is None
+    assert replaced.expression == "max(GREATEST(created_at, updated_at))"
     assert replaced.origin == "freshness.yaml.tables.franchises"
 
 
@@ -299,7 +301,8 @@ def test_source_configurations_in_a_flows_directory_are_derived_too(tmp_path, fl
     (flows_dir / "vonigo.yaml").write_text((CONFIG_DIR / "vonigo.yaml").read_text(encoding="utf-8"))
     config = load_config(write(tmp_path, "tables: {}\n"), flows_dir=flows_dir)
     keys = {c.key for c in config.checks}
-    assert "obe_mysql:bookings" in keys and "redshift_dw:vonigo.raw_records#vonigo_clients" in keys
+    assert "obe_mysql:bookings" in keys
+    assert "redshift_dw:vonigo.raw_records#vonigo_clients" in keys
     assert not any("imap" in k for k in keys)  # no imap_reports.yaml in that directory
 
 
@@ -354,7 +357,8 @@ def test_the_config_file_comes_from_bi_freshness_config(tmp_path, monkeypatch):
 def test_statuses_are_one_enum():
     assert (PASS, ERROR) == (FreshnessStatus.PASS, FreshnessStatus.ERROR)
     assert STATUSES == ("pass", "warn", "error", "runtime_error", "no_data")
-    assert PASS == "pass" and isinstance(PASS, str)
+    assert PASS == "pass"
+    assert isinstance(PASS, str)
 
 
 @pytest.mark.parametrize(

@@ -84,6 +84,7 @@ class Backend:
         self._cached: tuple[float, FreshnessConfig, dict[str, dashboard.Asset]] | None = None
 
     def config(self) -> tuple[FreshnessConfig, dict[str, dashboard.Asset]]:
+        """The freshness configuration and the warehouse assets, re-read at most once a minute."""
         with self._lock:
             if self._cached is None or time.monotonic() - self._cached[0] > CONFIG_TTL_SECONDS:
                 config = self._load()
@@ -96,6 +97,7 @@ class Backend:
 
     @contextmanager
     def warehouse(self) -> Iterator[Warehouse]:
+        """A connection to the monitoring database for one request, closed afterwards."""
         wh = self._connect(self.config()[0].monitoring.conn_id)
         try:
             yield wh
@@ -103,6 +105,7 @@ class Backend:
             wh.close()
 
     def asset_id(self, uri: str) -> int | None:
+        """The Airflow asset id of ``uri`` for a link, or None when it cannot be looked up."""
         try:
             return self._asset_id(uri)
         except Exception:  # the link is a convenience: no metadata database, no link
@@ -110,12 +113,16 @@ class Backend:
 
 
 class AcknowledgeBody(BaseModel):
+    """The body of an acknowledgement: which table, why, until when."""
+
     table_key: str = Field(min_length=1, max_length=1024)
     reason: str = Field(min_length=1, max_length=acks.MAX_REASON)
     until: str = Field(min_length=10, max_length=40, description="YYYY-MM-DD (the whole day, UTC) or ISO")
 
 
 class RevokeBody(BaseModel):
+    """The body of a withdrawal: which table."""
+
     table_key: str = Field(min_length=1, max_length=1024)
 
 
