@@ -1,6 +1,6 @@
 """A small, faithful fake of the Vonigo REST API for offline tests and demos.
 
-It implements the contract of ``../shared/vonigo-api.md`` section 11: the ``/api/v1/`` endpoints
+It implements the contract described in ``include/bi_pipelines/sources/vonigo/README.md``: the ``/api/v1/`` endpoints
 (login with an MD5 password, logout, franchise switch, franchises, ``system/objects/``, generic
 ``data/<Object>/`` lists and retrieves), Vonigo's quirks (HTTP 200 for JSON errors, HTML for
 unknown paths, trailing slash required, case-insensitive paths and keys, ``Job``/``Case`` list

@@ -1,6 +1,6 @@
 """A read-only client for the Vonigo REST API (``https://<tenant>.vonigo.com/api/v1/``).
 
-What the client guarantees (see ``../shared/vonigo-api.md`` for the evidence behind each point):
+What the client guarantees (see the package README, "The Vonigo API as we know it", for the evidence behind each point):
 
 - Login sends the lower-case hex MD5 of the plain password, exactly once per login; never the
   plain text. One login per client; the token lives in this instance only, so parallel

@@ -1,6 +1,6 @@
 """``config/vonigo.yaml`` as pydantic models: the API client, the objects, the landing.
 
-Every value that ``../shared/vonigo-api.md`` marks as assumed (date modes per object, sort
+Every value that the package README marks as assumed (date modes per object, sort
 modes, page sizes, list keys, which fields hold money or franchise-local times) is a key here,
 so a tenant that behaves differently is a config change, not a code change.
 """

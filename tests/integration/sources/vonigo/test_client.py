@@ -1,4 +1,4 @@
-"""The Vonigo client against the local fake: every scenario of vonigo-api.md section 11.4."""
+"""The Vonigo client against the local fake: every scenario the Vonigo README lists as tested."""
 
 from __future__ import annotations
 

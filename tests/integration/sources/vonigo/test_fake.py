@@ -1,4 +1,4 @@
-"""The fake Vonigo honours the contract of vonigo-api.md section 11 (so the client tests mean something)."""
+"""The fake Vonigo honours the API contract in the Vonigo README (so the client tests mean something)."""
 
 from __future__ import annotations
 
