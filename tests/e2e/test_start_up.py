@@ -139,5 +139,6 @@ def test_a_missing_credentials_file_fails_the_run_at_once_with_the_reason_first(
         ]
         assert not tracebacks or tracebacks[0] > first_at, (ti["task_id"], records[: first_at + 1])
     print(
-        f"\nconfig error: {CONFIG_ERROR_DAG} red after {seconds:.1f}s, {len(instances)} tasks, one try each"
+        f"\nconfig error: {CONFIG_ERROR_DAG} red after {seconds:.1f}s, {len(instances)} tasks, one try "
+        f"each; first ERROR line: {line}"
     )
