@@ -54,6 +54,10 @@ class E2EStack:
     base_url: str
     databases: DemoDatabases
     home: Path
+    # The credentials folder the components read, and what was written there: a test may swap a
+    # file for the length of a run and must put it back.
+    credentials: Path
+    credentials_values: dict[str, dict]
     services: list[Service]
     started_at: float
     ready_after: float
@@ -95,16 +99,14 @@ def e2e_stack(dovecot, tmp_path_factory) -> Iterator[E2EStack]:  # noqa: F811 - 
             sample_report_emails(now),
         )
         user, vonigo_password = vonigo_login()
-        write_credentials(
-            credentials,
-            credentials_values(
-                databases,
-                ImapAccount(
-                    dovecot.host, dovecot.imaps_port, login, password, ssl=True, verify_certificate=False
-                ),
-                VonigoAccount(f"{fake.host}:{fake.port}", user, vonigo_password),
+        values = credentials_values(
+            databases,
+            ImapAccount(
+                dovecot.host, dovecot.imaps_port, login, password, ssl=True, verify_certificate=False
             ),
+            VonigoAccount(f"{fake.host}:{fake.port}", user, vonigo_password),
         )
+        write_credentials(credentials, values)
 
         port = free_port()
         admin_password = secrets.token_urlsafe(12)
@@ -160,6 +162,8 @@ def e2e_stack(dovecot, tmp_path_factory) -> Iterator[E2EStack]:  # noqa: F811 - 
                 base_url=client.base_url,
                 databases=databases,
                 home=home,
+                credentials=credentials,
+                credentials_values=values,
                 services=services,
                 started_at=started,
                 ready_after=time.monotonic() - started,
