@@ -65,10 +65,13 @@ def test_a_failed_start_shows_each_component_s_last_lines(tmp_path):
         + "dag-processor | parsed 6 files\n"
     )
     text = demo.component_tails(log, lines=5)
-    assert "scheduler line 29" in text and "scheduler line 24" not in text
-    assert "--- api-server" in text and "uvicorn starting" in text
+    assert "scheduler line 29" in text
+    assert "scheduler line 24" not in text
+    assert "--- api-server" in text
+    assert "uvicorn starting" in text
     assert "--- dag-processor" in text
-    assert "--- run_airflow.sh" in text and "Preparing the metadata database" in text
+    assert "--- run_airflow.sh" in text
+    assert "Preparing the metadata database" in text
 
 
 @pytest.mark.integration

@@ -4,6 +4,7 @@ started."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -58,7 +59,8 @@ def test_one_ctrl_c_stops_everything(tmp_path):
         password_file = home / "passwords.json"
         deadline = time.monotonic() + START_TIMEOUT
         while not (password_file.exists() and password_file.read_text().strip()):
-            assert script.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
+            assert script.poll() is None, log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
             time.sleep(0.5)
         client = AirflowClient(
             f"http://127.0.0.1:{port}", "admin", json.loads(password_file.read_text())["admin"]
@@ -95,9 +97,7 @@ def test_one_ctrl_c_stops_everything(tmp_path):
         print(f"one Ctrl-C stopped {len(set(tree))} processes in {took:.1f}s")
     finally:
         for pid in _alive(tree) or descendants(script.pid):
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
         script.wait(timeout=10)
         shutil.rmtree(home, ignore_errors=True)

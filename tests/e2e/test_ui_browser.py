@@ -9,6 +9,7 @@ Playwright's own browser downloads are never used: the system Chromium is launch
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -127,10 +128,8 @@ def settle(page) -> None:
     """Let the page finish its API calls, so a screenshot shows data rather than placeholders."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    try:
+    with contextlib.suppress(PlaywrightTimeout):  # a page that keeps polling is still worth a screenshot
         page.wait_for_load_state("networkidle", timeout=10_000)
-    except PlaywrightTimeout:
-        pass  # a page that keeps polling is still worth a screenshot
 
 
 def test_the_import_error_check_matches_the_ui_wording():
