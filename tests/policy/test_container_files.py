@@ -334,7 +334,8 @@ def test_hadolint_passes():
 )
 def test_hadolint_rejects_a_broken_dockerfile(tmp_path, old, new, rule):
     result = hadolint(copy_with(tmp_path, DOCKERFILE, old, new))
-    assert result.returncode != 0 and rule in result.stdout, output(result)
+    assert result.returncode != 0, output(result)
+    assert rule in result.stdout, output(result)
 
 
 def test_compose_file_matches_the_compose_spec():
@@ -347,7 +348,8 @@ def test_compose_spec_check_rejects_a_broken_file(tmp_path):
         tmp_path, COMPOSE, "    command: scheduler\n", "    command: scheduler\n    imagee: x\n"
     )
     result = check_jsonschema("vendor.compose-spec", broken)
-    assert result.returncode != 0 and "imagee" in output(result), output(result)
+    assert result.returncode != 0, output(result)
+    assert "imagee" in output(result), output(result)
 
 
 def test_workflows_match_the_github_schema():
@@ -371,7 +373,8 @@ def test_workflow_schema_check_rejects_a_broken_workflow(tmp_path):
 def test_image_workflow_publishes_to_ghcr_on_version_tags():
     workflow = load_yaml((ROOT / ".github/workflows/image.yml").read_text())
     triggers = workflow[True]  # YAML 1.1 reads the key `on` as a boolean
-    assert triggers["push"]["tags"] == ["v*"] and "workflow_dispatch" in triggers
+    assert triggers["push"]["tags"] == ["v*"]
+    assert "workflow_dispatch" in triggers
     assert workflow["permissions"]["packages"] == "write"
     steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
     uses = {step.get("uses", "").split("@")[0]: step for step in steps}
@@ -423,7 +426,8 @@ def test_local_run_drift_is_detected():
     script = AIRFLOW_ENV_SCRIPT.read_text() + "export AIRFLOW__CORE__NEW_SETTING=1\n"
     script = script.replace("AIRFLOW__CORE__LOAD_EXAMPLES=False", "AIRFLOW__CORE__LOAD_EXAMPLES=True")
     problems = local_env_drift(DOCKERFILE.read_text(), script)
-    assert len(problems) == 2 and "NEW_SETTING" in problems[0] + problems[1], problems
+    assert len(problems) == 2, problems
+    assert "NEW_SETTING" in problems[0] + problems[1], problems
 
 
 def test_compose_has_no_literal_secrets():
@@ -431,7 +435,7 @@ def test_compose_has_no_literal_secrets():
 
 
 @pytest.mark.parametrize(
-    "old, new",
+    ("old", "new"),
     [
         (
             "${AIRFLOW__CORE__FERNET_KEY:?set AIRFLOW__CORE__FERNET_KEY in .env (see .env.example)}",
