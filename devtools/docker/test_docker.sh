@@ -127,11 +127,14 @@ if [[ "$STANDINS" == 1 ]]; then
     docker tag "$DEBIAN_IMAGE" "$DEBIAN_SLIM_IMAGE"
     # Wheels for requirements.txt plus what the official image brings (FAB, Celery), built once
     # with the host's Python 3.11 (bookworm's, as in the stand-in) and served to the build.
-    if [[ ! -e "$CACHE/wheels/.complete" ]]; then
-        log "building the wheelhouse (once) in $CACHE/wheels"
-        python3 -m pip wheel -q --wheel-dir "$CACHE/wheels" -r "$ROOT/requirements.txt" \
-            apache-airflow-providers-fab apache-airflow-providers-celery 2>&1 | { grep -v "^WARNING: Location" || true; }
-        touch "$CACHE/wheels/.complete"
+    # async-timeout: redis needs it on Python < 3.11.3 (bookworm has 3.11.2); the host may be newer.
+    extras=(apache-airflow-providers-fab apache-airflow-providers-celery "async-timeout>=4.0.3")
+    stamp="$CACHE/wheels/.complete-$(cat "$ROOT/requirements.txt" <(echo "${extras[@]}") | sha1sum | cut -c1-12)"
+    if [[ ! -e "$stamp" ]]; then
+        log "building the wheelhouse in $CACHE/wheels (again only when requirements.txt changes)"
+        python3 -m pip wheel -q --wheel-dir "$CACHE/wheels" --find-links "$CACHE/wheels" -r "$ROOT/requirements.txt" "${extras[@]}" \
+            2>&1 | { grep -v "^WARNING: Location" || true; }
+        rm -f "$CACHE/wheels/.complete"* && touch "$stamp"
     fi
     python3 -m http.server "$WHEEL_PORT" --bind 127.0.0.1 --directory "$CACHE/wheels" >/dev/null 2>&1 &
     wheel_server=$!
@@ -145,7 +148,8 @@ if [[ "$STANDINS" == 1 ]]; then
         log "building stand-in $1"
         docker build -q --network host --build-arg DEBIAN_IMAGE="$DEBIAN_IMAGE" \
             --build-arg WHEELHOUSE_URL="http://127.0.0.1:$WHEEL_PORT/" \
-            -t "$1" -f "$WORK/standins/$2" "$WORK/standins" >/dev/null
+            -t "$1" -f "$WORK/standins/$2" "$WORK/standins" >"$WORK/build-standin.log" 2>&1 \
+            || { tail -30 "$WORK/build-standin.log"; exit 1; }
     }
     build_standin "$AIRFLOW_BASE_IMAGE" airflow.Dockerfile
     build_standin "$POSTGRES_IMAGE" postgres.Dockerfile
@@ -170,7 +174,8 @@ if docker run --rm --entrypoint test "$IMAGE" -e /opt/airflow/devtools; then
     log "the image contains devtools/"; exit 1
 fi
 # The demo's IMAP server (compose builds it; built here so `up` never builds or pulls).
-docker build -q --network host -t bi-demo-imap:local "$ROOT/devtools/imap" >/dev/null
+docker build -q --network host -t bi-demo-imap:local "$ROOT/devtools/imap" >"$WORK/build-imap.log" 2>&1 \
+    || { tail -30 "$WORK/build-imap.log"; exit 1; }
 
 # --- 4-6. the stack, once per executor -------------------------------------------------------------
 secret() { python3 -c "import secrets; print(secrets.token_urlsafe($1))"; }

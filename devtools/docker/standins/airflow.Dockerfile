@@ -36,9 +36,9 @@ RUN apt-get update \
     && chmod 0755 /entrypoint && chmod g+w /etc/passwd \
     && su airflow -s /bin/bash -c "PIP_USER=true python -m pip install --no-cache-dir --no-index \
          --find-links ${WHEELHOUSE_URL} 'apache-airflow==${AIRFLOW_VERSION}' \
-         -r /tmp/standin-requirements.txt apache-airflow-providers-fab apache-airflow-providers-celery" \
-    && rm /tmp/standin-requirements.txt \
-    && python -c "import airflow, airflow.providers.fab, airflow.providers.celery, MySQLdb"
+         -r /tmp/standin-requirements.txt apache-airflow-providers-fab apache-airflow-providers-celery \
+       && python -c 'import airflow, airflow.providers.fab, airflow.providers.celery, MySQLdb'" \
+    && rm /tmp/standin-requirements.txt
 
 USER 50000
 WORKDIR /opt/airflow
