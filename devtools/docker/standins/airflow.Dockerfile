@@ -17,9 +17,6 @@ ENV AIRFLOW_VERSION=${AIRFLOW_VERSION} \
     PYTHONUNBUFFERED=1 \
     LANG=C.UTF-8
 
-# The entrypoint first: a small layer on the small base, so the one big RUN below is the last
-# layer (the vfs storage driver copies the whole tree for every layer).
-COPY entrypoint.sh /entrypoint
 COPY requirements.txt /tmp/standin-requirements.txt
 
 # One RUN: Debian's packages, the airflow user, then every Python package as that user from the
@@ -33,13 +30,16 @@ RUN apt-get update \
     && useradd --uid 50000 --gid 0 --home-dir /home/airflow --create-home --shell /bin/bash airflow \
     && mkdir -p /opt/airflow/dags /opt/airflow/logs /opt/airflow/plugins \
     && chown -R 50000:0 /opt/airflow /home/airflow && chmod -R g+rwX /opt/airflow /home/airflow \
-    && chmod 0755 /entrypoint && chmod g+w /etc/passwd \
+    && chmod g+w /etc/passwd \
     && su airflow -s /bin/bash -c "PIP_USER=true python -m pip install --no-cache-dir --no-index \
          --find-links ${WHEELHOUSE_URL} 'apache-airflow==${AIRFLOW_VERSION}' \
          -r /tmp/standin-requirements.txt apache-airflow-providers-fab apache-airflow-providers-celery \
        && python -c 'import airflow, airflow.providers.fab, airflow.providers.celery, MySQLdb'" \
     && rm /tmp/standin-requirements.txt
 
+# After the big RUN, so changing the entrypoint does not reinstall everything (the file is
+# executable in git: the legacy builder has no COPY --chmod).
+COPY entrypoint.sh /entrypoint
 USER 50000
 WORKDIR /opt/airflow
 EXPOSE 8080

@@ -2,7 +2,8 @@
 # /entrypoint of the stand-in Airflow image: the contract of the official image's entrypoint as
 # its documentation describes it (docs/docker-stack/entrypoint), written anew and kept to what
 # docker-compose.yaml uses:
-#   * an arbitrary uid with group 0 gets a passwd entry and HOME=/home/airflow (the user site);
+#   * an arbitrary uid must have group 0; it gets a passwd entry, and HOME=/home/airflow (where
+#     the packages are, in the user site) for every uid, root included;
 #   * the metadata database is waited for (CONNECTION_CHECK_MAX_COUNT tries,
 #     CONNECTION_CHECK_SLEEP_TIME seconds apart; 0 tries skips the wait);
 #   * _AIRFLOW_DB_MIGRATE=true runs `airflow db migrate`;
@@ -11,12 +12,16 @@
 #   * `bash ...` and `python ...` run as given, `airflow x` and plain `x` both run `airflow x`.
 set -euo pipefail
 
+# Any uid may run the image, but only with group 0 (root too): the files are group-0 owned.
+if [[ "$(id -u)" != 0 && "$(id -g)" != 0 ]]; then
+    echo "The container must run with group 0 (--user $(id -u):0), not $(id -g)." >&2
+    exit 1
+fi
 if ! whoami >/dev/null 2>&1; then
-    echo "airflow:x:$(id -u):0:airflow user:/home/airflow:/bin/bash" >>/etc/passwd
+    echo "default:x:$(id -u):0:default user:/home/airflow:/sbin/nologin" >>/etc/passwd
 fi
-if [[ "${HOME:-/}" == "/" ]]; then
-    export HOME=/home/airflow
-fi
+# Python finds the packages in the user site of /home/airflow, whoever runs (root included).
+export HOME=/home/airflow
 
 wait_for_database() {
     local tries=${CONNECTION_CHECK_MAX_COUNT:-20} sleep=${CONNECTION_CHECK_SLEEP_TIME:-3} i
