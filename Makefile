@@ -77,7 +77,7 @@ demo-stop: ## Stop everything `make demo` started (DEMO_ARGS=--drop-databases al
 test-e2e: install ## Start Airflow against the demo sources, drive it through the REST API and a browser
 	$(AIRFLOW_ENV) && AIRFLOW_HOME=$$(mktemp -d) $(BIN)/pytest tests/e2e -m e2e $(PYTEST_ARGS)
 
-test-docker: ## Build the image, run the compose stack + demo (Local, then Celery x2) and drive every DAG green (root; DOCKER_TEST_SCOPE=reduced is shorter)
+test-docker: install ## Build the image, run the compose stack + demo (Local, then Celery x2) and drive every DAG green (root; DOCKER_TEST_SCOPE=reduced is shorter)
 	PYTHON=$(abspath $(BIN)/python) devtools/docker/test_docker.sh
 
 clean: ## Remove the local Airflow home and caches (keeps .venv and credentials/)

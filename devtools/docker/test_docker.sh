@@ -146,7 +146,7 @@ if [[ "$STANDINS" == 1 ]]; then
             return
         fi
         log "building stand-in $1"
-        docker build -q --network host --build-arg DEBIAN_IMAGE="$DEBIAN_IMAGE" \
+        docker build -q --force-rm --network host --build-arg DEBIAN_IMAGE="$DEBIAN_IMAGE" \
             --build-arg WHEELHOUSE_URL="http://127.0.0.1:$WHEEL_PORT/" \
             -t "$1" -f "$WORK/standins/$2" "$WORK/standins" >"$WORK/build-standin.log" 2>&1 \
             || { tail -30 "$WORK/build-standin.log"; exit 1; }
