@@ -57,6 +57,8 @@ COPY --chown=50000:0 plugins/ /opt/airflow/plugins/
 COPY --chown=50000:0 include/ /opt/airflow/include/
 # Fail the build, not the first DAG run, when a pinned requirement broke an import. FAB (the
 # compose file's auth manager) and Celery come from the base image, not requirements.txt.
+# `airflow` first: importing it loads the secrets backend named in ENV above; importing the
+# backend's module first would start that from inside the module's own import, and fail.
 RUN mkdir -p /opt/airflow/credentials \
-    && python -c "import MySQLdb, psycopg2, bi_pipelines.credentials, credentials_secrets_backend" \
+    && python -c "import airflow, MySQLdb, psycopg2, bi_pipelines.credentials, credentials_secrets_backend" \
     && python -c "import airflow.providers.fab, airflow.providers.celery"

@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt 2>
 AIRFLOW_ENV := source scripts/airflow_env.sh
 
 .PHONY: help install system-deps test test-fast lint format bench bench-extract bench-freshness bench-freshness-learning bench-load run connections clean \
-	demo demo-stop test-e2e
+	demo demo-stop test-e2e test-docker
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ demo-stop: ## Stop everything `make demo` started (DEMO_ARGS=--drop-databases al
 
 test-e2e: install ## Start Airflow against the demo sources, drive it through the REST API and a browser
 	$(AIRFLOW_ENV) && AIRFLOW_HOME=$$(mktemp -d) $(BIN)/pytest tests/e2e -m e2e $(PYTEST_ARGS)
+
+test-docker: install ## Build the image, run the compose stack + demo (Local, then Celery x2) and drive every DAG green (root; DOCKER_TEST_SCOPE=reduced is shorter)
+	PYTHON=$(abspath $(BIN)/python) devtools/docker/test_docker.sh
 
 clean: ## Remove the local Airflow home and caches (keeps .venv and credentials/)
 	rm -rf .airflow .pytest_cache .ruff_cache artifacts

@@ -141,6 +141,8 @@ def dockerfile_problems(text: str) -> list[str]:
             problems.append(f"{folder}/ must be copied to /opt/airflow/{folder}, got {copied.get(folder)}")
     if any(source.startswith(("credentials", ".env")) for source in copied):
         problems.append("credentials and .env must never be copied into the image")
+    if any(source.startswith(("devtools", "tests", "scripts")) for source in copied):
+        problems.append("devtools/, tests/ and scripts/ are dev-only: never copied into the image")
     env = dockerfile_env(text)
     expected = {
         "PYTHONPATH": "/opt/airflow/include:/opt/airflow/plugins",
@@ -256,6 +258,21 @@ def compose_problems(compose: dict) -> list[str]:
     return problems
 
 
+def dev_mount_problems(compose: dict) -> list[str]:
+    """Services that run dev-only code (devtools/) must get it as a read-only mount: it is never
+    baked into the image."""
+    problems = []
+    for name, service in compose.get("services", {}).items():
+        command = service.get("command") or []
+        command = " ".join(command) if isinstance(command, list) else str(command)
+        if "devtools/" not in command:
+            continue
+        volumes = [str(v) for v in service.get("volumes", [])]
+        if "./devtools:/opt/airflow/devtools:ro" not in volumes:
+            problems.append(f"services.{name} runs devtools/ but does not mount ./devtools read-only")
+    return problems
+
+
 def interpolation_problems(text: str) -> list[str]:
     """Compose-level `$` syntax: `$$` for the shell, `${NAME...}` or `$NAME` for compose."""
     problems = []
@@ -365,7 +382,7 @@ def test_workflow_schema_check_rejects_a_broken_workflow(tmp_path):
     broken = copy_with(tmp_path, ROOT / ".github/workflows/image.yml", "runs-on:", "run-on:")
     result = check_jsonschema("vendor.github-workflows", broken)
     assert result.returncode != 0, output(result)
-    broken = copy_with(tmp_path, ROOT / ".github/workflows/image.yml", "    timeout-minutes: 45\n", "")
+    broken = copy_with(tmp_path, ROOT / ".github/workflows/image.yml", "    timeout-minutes: 75\n", "")
     result = check_jsonschema("custom.github-workflows-require-timeout", broken)
     assert result.returncode != 0, output(result)
 
@@ -382,6 +399,16 @@ def test_image_workflow_publishes_to_ghcr_on_version_tags():
     pushes = [s for s in steps if s.get("uses", "").startswith("docker/build-push-action")]
     assert any(s["with"].get("push") is True for s in pushes), pushes
     assert uses["docker/login-action"]["with"]["registry"] == "ghcr.io"
+
+
+def test_image_workflow_runs_the_compose_smoke_test_before_pushing():
+    workflow = load_yaml((ROOT / ".github/workflows/image.yml").read_text())
+    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
+    smoke = [i for i, s in enumerate(steps) if "devtools/docker/test_docker.sh" in s.get("run", "")]
+    push = [i for i, s in enumerate(steps) if (s.get("with") or {}).get("push") is True]
+    assert smoke and push and smoke[0] < push[0], (smoke, push)
+    # Against the real public images: the stand-in build is for machines that cannot pull them.
+    assert steps[smoke[0]]["env"]["DOCKER_TEST_STANDINS"] == "0"
 
 
 def test_pre_commit_config_is_valid_and_runs_the_make_lint_checks(tmp_path):
@@ -410,8 +437,13 @@ def test_dockerfile_policy():
         ("COPY --chown=50000:0 include/ /opt/airflow/include/\n", "", "include/ must be copied"),
         ("CREDENTIALS_DIR=/opt/airflow/credentials", "CREDENTIALS_DIR=/tmp", "ENV CREDENTIALS_DIR"),
         ("\nUSER 50000\n", "\n", "must not end as root"),
+        (
+            "COPY --chown=50000:0 include/ /opt/airflow/include/\n",
+            "COPY --chown=50000:0 include/ /opt/airflow/include/\nCOPY devtools/ /opt/airflow/devtools/\n",
+            "dev-only",
+        ),
     ],
-    ids=["old-airflow", "include-not-copied", "credentials-dir", "ends-as-root"],
+    ids=["old-airflow", "include-not-copied", "credentials-dir", "ends-as-root", "devtools-baked"],
 )
 def test_dockerfile_policy_rejects(tmp_path, old, new, expected):
     problems = dockerfile_problems(copy_with(tmp_path, DOCKERFILE, old, new).read_text())
@@ -487,6 +519,17 @@ def test_compose_policy():
 def test_compose_policy_rejects(tmp_path, old, new, expected):
     problems = compose_problems(load_yaml(copy_with(tmp_path, COMPOSE, old, new).read_text()))
     assert any(expected in p for p in problems), problems
+
+
+def test_demo_services_mount_devtools_read_only():
+    assert dev_mount_problems(load_yaml(COMPOSE.read_text())) == []
+
+
+def test_dev_mount_problems_are_detected(tmp_path):
+    broken = copy_with(
+        tmp_path, COMPOSE, "./devtools:/opt/airflow/devtools:ro", "./tests:/opt/airflow/tests:ro"
+    )
+    assert dev_mount_problems(load_yaml(broken.read_text())) != []
 
 
 def test_compose_interpolation_syntax():
