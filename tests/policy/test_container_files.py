@@ -406,7 +406,9 @@ def test_image_workflow_runs_the_compose_smoke_test_before_pushing():
     steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
     smoke = [i for i, s in enumerate(steps) if "devtools/docker/test_docker.sh" in s.get("run", "")]
     push = [i for i, s in enumerate(steps) if (s.get("with") or {}).get("push") is True]
-    assert smoke and push and smoke[0] < push[0], (smoke, push)
+    assert smoke, steps
+    assert push, steps
+    assert smoke[0] < push[0], (smoke, push)
     # Against the real public images: the stand-in build is for machines that cannot pull them.
     assert steps[smoke[0]]["env"]["DOCKER_TEST_STANDINS"] == "0"
 
