@@ -36,7 +36,7 @@ _NAIVE = "timestamp without time zone"
 _PRECISION = re.compile(r"\(\d+(?:,\s*\d+)?\)")
 # One row per column, with its type's row in pg_type: name and type modifier to resolve from.
 _COLUMNS_SQL = """
-SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid, a.atttypmod
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid, a.atttypmod, a.attnotnull
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -89,6 +89,8 @@ class PostgresSource(RelationalSource):
 
     def __init__(self, conn, conn_id: str, extra: dict | None = None):
         super().__init__(conn, conn_id, extra)
+        # NOT NULL columns of each relation described (PostgreSQL only), by relation.
+        self._not_null: dict[str, frozenset[str]] = {}
         self.lock_timeout, self.statement_timeout = session_timeouts(extra)
         self._set_timeouts()
 
@@ -112,13 +114,22 @@ class PostgresSource(RelationalSource):
             cur.execute(_COLUMNS_SQL, (table.source_schema or "public", table.source_table))
             rows = cur.fetchall()
             columns = []
-            for name, type_name, type_oid, typmod in rows:
-                target, base, category = self._resolve(cur, type_oid, typmod)
+            # One catalog read per distinct type, not per column (a run with nothing new is
+            # mostly such round trips).
+            resolved: dict[tuple[int, int], tuple[str, str, str]] = {}
+            not_null = set()
+            for name, type_name, type_oid, typmod, attnotnull in rows:
+                if attnotnull:
+                    not_null.add(name)
+                if (type_oid, typmod) not in resolved:
+                    resolved[type_oid, typmod] = self._resolve(cur, type_oid, typmod)
+                target, base, category = resolved[type_oid, typmod]
                 if base == _NAIVE:
                     target = "timestamp with time zone"
                 cast = target if target not in (type_name, "timestamp with time zone") else None
                 columns.append(SourceColumn(name, type_name, target, _kind(base, category), cast))
         self.conn.commit()
+        self._not_null[self.relation(table)] = frozenset(not_null)
         return columns
 
     def _resolve(self, cur, type_oid: int, typmod: int) -> tuple[str, str, str]:
@@ -184,6 +195,9 @@ class PostgresSource(RelationalSource):
         return f"{self.q(str(table.cursor_column))} IS NULL"
 
     def count_null_cursor(self, table: TableSpec, columns: list[SourceColumn]) -> int:
+        if table.cursor_column in self._not_null.get(self.relation(table), ()):
+            # A NOT NULL cursor has no NULL rows; PostgreSQL 15 would still scan the table.
+            return 0
         sql = (
             f"SELECT count(*) FROM {self.relation(table)} WHERE {self.null_cursor_predicate(table, columns)}"
         )
