@@ -49,7 +49,7 @@ from bi_pipelines.load.publish import (
     upsert,
 )
 from bi_pipelines.load.redshift import S3Staging
-from bi_pipelines.load.staging import stage_copy, stage_insert, stage_s3
+from bi_pipelines.load.staging import binary_fits, stage_copy, stage_insert, stage_s3
 from bi_pipelines.load.tables import (
     DIALECTS,
     POSTGRES,
@@ -353,7 +353,8 @@ class Warehouse:
             columns_ddl = ", ".join(f"{self.q(c)} {t}" for c, t in staging_types.items())
             cur.execute(f"CREATE TEMPORARY TABLE {staging} ({columns_ddl})")
             if self.dialect == POSTGRES:
-                staged = stage_copy(cur, staging, stream, self.q, nul, str(target))
+                binary = binary_fits(stream, staging_types)
+                staged = stage_copy(cur, staging, stream, self.q, nul, str(target), binary=binary)
             elif self.s3_staging is not None:
                 staged = stage_s3(cur, staging, stream, self.q, self.s3_staging, load_id, nul)
             else:

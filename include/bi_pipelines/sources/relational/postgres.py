@@ -21,8 +21,9 @@ from collections.abc import Iterator
 
 from bi_pipelines.core.windows import Window
 from bi_pipelines.db.identifiers import quote_pg
-from bi_pipelines.db.pgcompat import copy_out, is_psycopg3, literal, quote_ident
+from bi_pipelines.db.pgcompat import BinaryCopyStream, copy_out, is_psycopg3, literal, quote_ident
 from bi_pipelines.db.rows import RowStream
+from bi_pipelines.load.tables import normalise_type
 from bi_pipelines.sources.relational.reader import (
     FETCH_ROWS,
     RelationalSource,
@@ -222,11 +223,30 @@ class PostgresSource(RelationalSource):
         sql = self.select_sql(table, columns, window)
         typed_sql = self.select_sql(table, columns, window, arrays_as_text=True)
         names = tuple(c.name for c in columns)
-        copy_chunks = (lambda: self._copy_out(sql)) if self.supports_copy_out else None
-        return RowStream(names, batches=lambda: self._fetch_batches(typed_sql), copy_chunks=copy_chunks)
+        batches = lambda: self._fetch_batches(typed_sql)  # noqa: E731
+        if not self.supports_copy_out:
+            return RowStream(names, batches=batches)
+        copy_chunks = lambda: self._copy_out(sql)  # noqa: E731
+        # Binary COPY only when every column is selected as it is stored: no time zone
+        # conversion, no cast, so the bytes are exactly what a column of the source type reads.
+        as_stored = all(
+            c.kind != "naive_timestamp"
+            and not c.select_cast
+            and normalise_type(c.target_type) == normalise_type(c.source_type)
+            for c in columns
+        )
+        if not as_stored:
+            return RowStream(names, batches=batches, copy_chunks=copy_chunks)
+        return BinaryCopyStream(
+            names,
+            batches=batches,
+            copy_chunks=copy_chunks,
+            binary_chunks=lambda: self._copy_out(sql, binary=True),
+            binary_types=tuple(c.source_type for c in columns),
+        )
 
-    def _copy_out(self, sql: str) -> Iterator[bytes]:
-        return copy_out(self.conn, f"COPY ({sql}) TO STDOUT")
+    def _copy_out(self, sql: str, binary: bool = False) -> Iterator[bytes]:
+        return copy_out(self.conn, f"COPY ({sql}) TO STDOUT{' (FORMAT binary)' if binary else ''}")
 
     def _fetch_batches(self, sql: str) -> Iterator[list[tuple]]:
         # A named cursor is a server-side cursor: rows arrive FETCH_ROWS at a time.
