@@ -132,8 +132,12 @@ def case_pipeline(args) -> dict:
     import airflow.providers.mysql.hooks.mysql
     import airflow.providers.postgres.hooks.postgres  # noqa: F401
 
-    import bi_pipelines.db.hooks  # noqa: F401
+    import bi_pipelines.db.hooks
 
+    if args.text_copy:  # measure the text COPY path on rows that could go binary
+        import bi_pipelines.load.warehouse
+
+        bi_pipelines.load.warehouse.binary_fits = lambda *_: False
     window = Window(
         dt.datetime.fromisoformat(args.window_start or WINDOW_START),
         dt.datetime.fromisoformat(args.window_end or WINDOW_END),
@@ -170,8 +174,10 @@ def run_child(case: str, env: dict, **kwargs) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def raw_pipe(source_cmd: list[str], target_db, schema: str, null: str | None = None) -> float:
-    options = f" WITH (NULL '{null}')" if null else ""
+def raw_pipe(
+    source_cmd: list[str], target_db, schema: str, null: str | None = None, options: str = ""
+) -> float:
+    options = f" WITH (NULL '{null}')" if null else options
     target_cmd = [
         "psql",
         "-h",
@@ -491,6 +497,77 @@ def bench_merge(dialect: str, args, env: dict, source, target) -> list[str]:
     ]
 
 
+def bench_binary(args, env: dict) -> list[str]:
+    """PostgreSQL -> PostgreSQL where every type lands unchanged: binary COPY against text COPY."""
+    import statistics
+
+    with postgres_database("bench_tgt") as target, postgres_database("bench_src") as source:
+        env = dict(env)
+        env["AIRFLOW_CONN_BENCH_SOURCE"] = source.airflow_conn_json()
+        env["AIRFLOW_CONN_BENCH_TARGET"] = target.airflow_conn_json()
+        print(f"\n== postgres -> postgres, types unchanged (timestamptz): {args.rows:,} rows", flush=True)
+        source.execute(
+            PG_SOURCE_DDL.replace(" timestamp,", " timestamptz,").replace(
+                " timestamp NOT", " timestamptz NOT"
+            )
+        )
+        source.execute(PG_FILL.format(lo=1, hi=args.rows))
+        source.execute("ANALYZE src.orders")
+        pipe = {"text": [], "binary": []}
+        ours = {"text": [], "binary": []}
+        rss = {}
+        for round_ in range(2):
+            for kind in ("binary", "text"):
+                options = " (FORMAT binary)" if kind == "binary" else ""
+                schema = f"raw_{kind}_{round_}"
+                target.execute(TARGET_DDL.format(schema=schema))
+                source_cmd = [
+                    "psql",
+                    "-h",
+                    source.host,
+                    "-p",
+                    str(source.port),
+                    "-U",
+                    source.user,
+                    "-d",
+                    source.name,
+                    "-c",
+                    f"COPY (SELECT {COLUMNS} FROM src.orders) TO STDOUT{options}",
+                ]
+                pipe[kind].append(raw_pipe(source_cmd, target, schema, options=options))
+                result = run_child(
+                    "pipeline",
+                    env,
+                    dialect="postgres",
+                    schema=f"bench_{kind}_{round_}",
+                    workdir=args.workdir,
+                    text_copy=int(kind == "text"),
+                )
+                assert result["rows"] == args.rows, result
+                ours[kind].append(result["seconds"])
+                rss[kind] = result["rss_mb"]
+        digest = "SELECT md5(string_agg(t::text, '|' ORDER BY order_id)) FROM {}.orders t"
+        same = target.query(digest.format("bench_binary_0")) == target.query(digest.format("bench_text_0"))
+        print(f"   (load average: {os.getloadavg()[0]:.2f})", flush=True)
+        med = {k: statistics.median(v) for k, v in ours.items()}
+        raw = {k: statistics.median(v) for k, v in pipe.items()}
+        for kind in ("text", "binary"):
+            line(f"postgres: raw pipe, {kind} COPY (baseline)", args.rows, raw[kind], None)
+        for kind in ("text", "binary"):
+            line(
+                f"postgres: pipeline, {kind} COPY",
+                args.rows,
+                med[kind],
+                rss[kind],
+                f"{raw[kind] / med[kind]:.2f}x raw {kind} pipe"
+                + (f", {raw['binary'] / med[kind]:.2f}x raw binary pipe" if kind == "text" else ""),
+            )
+    return [
+        f"postgres: binary COPY lands the same rows as text: {'met' if same else 'MISSED'}",
+        f"postgres: binary pipeline {med['binary'] / med['text']:.2f}x the text pipeline's time",
+    ]
+
+
 def bench_mysql_text(args, env: dict) -> list[str]:
     """Large text values: the dense (escaped) load against the same bytes in plain letters."""
     with postgres_database("bench_tgt") as target, mysql_database("bench_src") as source:
@@ -540,12 +617,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the interleaved publish variants")
     parser.add_argument("--skip-generic", action="store_true", help="skip the slow GenericTransfer baseline")
     parser.add_argument("--text-rows", type=int, default=200, help="rows of 256 KB text values")
-    parser.add_argument("--sources", default="postgres,mysql,mysql_text")
+    parser.add_argument("--sources", default="postgres,postgres_binary,mysql,mysql_text")
     parser.add_argument("--table")
     parser.add_argument("--child")
     parser.add_argument("--dialect")
     parser.add_argument("--schema")
     parser.add_argument("--workdir")
+    parser.add_argument("--text-copy", type=int, default=0)
     parser.add_argument("--window-start")
     parser.add_argument("--window-end")
     args = parser.parse_args()
@@ -564,6 +642,8 @@ def main() -> None:
     for dialect in args.sources.split(","):
         if dialect == "mysql_text":
             verdicts += bench_mysql_text(args, env)
+        elif dialect == "postgres_binary":
+            verdicts += bench_binary(args, env)
         else:
             verdicts += bench_source(dialect, args, env)
     print("\nTargets:")
