@@ -10,8 +10,8 @@ Every load follows the same path, whichever source it comes from:
    and publishes them *in the same transaction* (:mod:`bi_pipelines.load.publish`): widen column
    types the source widened, then merge on a key (``INSERT ... ON CONFLICT`` on PostgreSQL
    when the key is the table's primary key, else ``DELETE`` + ``INSERT``), replace whole
-   partitions, or replace everything. Nothing is visible until the commit; any failure before it rolls back and leaves
-   the target exactly as it was. Readers keep reading the old rows meanwhile.
+   partitions, or replace everything. Nothing is visible until the commit; any failure before
+   it rolls back and leaves the target exactly as it was. Readers keep reading the old rows meanwhile.
 
 Every session is bounded: ``statement_timeout`` and (PostgreSQL) ``lock_timeout`` are set when
 the warehouse is opened, and running into one raises :class:`WarehouseTimeout` saying what the
@@ -264,7 +264,8 @@ class Warehouse:
     def ensure_table(self, target: TargetTable) -> tuple[str, ...]:
         """Create the target (and its schema) when missing; add new source columns. Commits.
 
-        Safe when several tasks call it for the same schema or table at once: the DDL runs under
+        A table that already has every column is only read (no lock, no DDL). Safe when several
+        tasks call it for the same schema or table at once: the DDL runs under
         :meth:`_ddl_lock`, the catalog is read again after the lock, and a catalog entry created
         by someone else between the read and the DDL (``UniqueViolation``, ``DuplicateObject``)
         makes it start over once.
