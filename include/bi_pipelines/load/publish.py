@@ -10,13 +10,14 @@ partition of 50,000 rows replaced by itself would otherwise compare 2.5 billion 
 A merge into a PostgreSQL table with a unique index on exactly its key (the primary key the
 load layer creates) is one ``INSERT ... ON CONFLICT DO UPDATE`` (:func:`upsert`): measured on
 50,000 updated and 50,000 new rows merged into 1,000,000 (``make bench-extract``, case b), it
-beats ``DELETE`` + ``INSERT`` (which writes every replaced row twice and its index entries
-twice) and PostgreSQL 15's ``MERGE``; ``ANALYZE`` of the staged rows made every one slower. A
+was mostly 1.1-1.6x faster than ``DELETE`` + ``INSERT`` (which deletes every replaced row and
+inserts it again with new index entries) and than PostgreSQL 15's ``MERGE``; ``ANALYZE`` of the
+staged rows made every one slower. A
 table without such an index, and Redshift (no ``ON CONFLICT``), keep ``DELETE`` + ``INSERT``.
 
 The first large load into an empty table inserts with the primary key dropped and builds it
 afterwards, in the same transaction (:func:`droppable_primary_key`): one sorted index build
-instead of a million index insertions, measured at 1.7x faster for 1,000,000 rows (case a).
+instead of a million index insertions, mostly 1.4-2x faster for 1,000,000 rows (case a).
 """
 
 from __future__ import annotations
