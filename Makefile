@@ -47,7 +47,7 @@ test-fast: install ## Run the DAG and unit tests only (no servers)
 
 bench: bench-extract bench-freshness bench-freshness-learning bench-load ## Run every benchmark (prints rows/s or seconds, peak RSS, ratios)
 
-bench-extract: install ## Benchmark relational extraction against the raw pipe and GenericTransfer
+bench-extract: install ## Benchmark relational extraction (initial load, merge, nothing new, binary COPY) against the raw pipe and GenericTransfer
 	$(AIRFLOW_ENV) && $(BIN)/python bench/bench_extract.py $(BENCH_ARGS)
 
 bench-freshness: install ## Benchmark the freshness sweep against a Watchdog-style baseline

@@ -127,11 +127,22 @@ def case_pipeline(args) -> dict:
     )
     flow = load_flow(flow_path)
     # Provider imports (about 3-4 s here) are a one-time cost of any Airflow task, not of moving
-    # rows; import them before the clock starts, as a running worker already has.
+    # rows; import them before the clock starts, as a running worker already has (the project's
+    # hooks module imports the MySQL, Postgres and Amazon providers: boto3 alone is 0.5 s).
     import airflow.providers.mysql.hooks.mysql
     import airflow.providers.postgres.hooks.postgres  # noqa: F401
 
-    window = Window(dt.datetime.fromisoformat(WINDOW_START), dt.datetime.fromisoformat(WINDOW_END), "bench")
+    import bi_pipelines.db.hooks
+
+    if args.text_copy:  # measure the text COPY path on rows that could go binary
+        import bi_pipelines.load.warehouse
+
+        bi_pipelines.load.warehouse.binary_fits = lambda *_: False
+    window = Window(
+        dt.datetime.fromisoformat(args.window_start or WINDOW_START),
+        dt.datetime.fromisoformat(args.window_end or WINDOW_END),
+        "bench",
+    )
     started = time.perf_counter()
     summary = extract_table(flow, flow.table(args.table or "orders"), window)
     return {"seconds": time.perf_counter() - started, "rows": summary.rows_inserted, "rss_mb": peak_rss_mb()}
@@ -163,8 +174,10 @@ def run_child(case: str, env: dict, **kwargs) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def raw_pipe(source_cmd: list[str], target_db, schema: str, null: str | None = None) -> float:
-    options = f" WITH (NULL '{null}')" if null else ""
+def raw_pipe(
+    source_cmd: list[str], target_db, schema: str, null: str | None = None, options: str = ""
+) -> float:
+    options = f" WITH (NULL '{null}')" if null else options
     target_cmd = [
         "psql",
         "-h",
@@ -284,21 +297,10 @@ def bench_source(dialect: str, args, env: dict) -> list[str]:
             f"{ratio_raw:.2f}x raw pipe, {ratio_gt:.1f}x GenericTransfer",
         )
         # Same data, three times the rows: memory must stay flat.
-        if dialect == "postgres":
-            source.execute(PG_FILL.format(lo=args.rows + 1, hi=args.big_rows))
-        else:
-            step = 500_000
-            for lo in range(args.rows + 1, args.big_rows + 1, step):
-                source.execute(MYSQL_FILL.format(lo=lo, hi=min(lo + step - 1, args.big_rows)))
-        big = run_child("pipeline", env, dialect=dialect, schema="bench_3m", workdir=args.workdir)
-        assert big["rows"] == args.big_rows, big
-        line(
-            f"{dialect}: pipeline {args.big_rows:,} rows",
-            args.big_rows,
-            big["seconds"],
-            big["rss_mb"],
-            f"RSS {big['rss_mb'] / ours['rss_mb']:.2f}x the {args.rows:,}-row run",
-        )
+        big = None
+        if args.big_rows > args.rows:
+            big = bench_big(dialect, args, env, source, ours)
+        verdicts += bench_merge(dialect, args, env, source, target)
         raw_target = 0.6 if dialect == "postgres" else 0.5
         verdicts.append(
             f"{dialect}: >= {raw_target}x raw pipe: {'met' if ratio_raw >= raw_target else 'MISSED'} ({ratio_raw:.2f}x)"
@@ -307,12 +309,263 @@ def bench_source(dialect: str, args, env: dict) -> list[str]:
             verdicts.append(
                 f"{dialect}: >= 4x GenericTransfer: {'met' if ratio_gt >= 4 else 'MISSED'} ({ratio_gt:.1f}x)"
             )
-        flat = max(ours["rss_mb"], big["rss_mb"]) < 300 and big["rss_mb"] < ours["rss_mb"] * 1.15
-        verdicts.append(
-            f"{dialect}: peak RSS < 300 MB and flat: {'met' if flat else 'MISSED'} "
-            f"({ours['rss_mb']:.0f} MB at {args.rows:,}, {big['rss_mb']:.0f} MB at {args.big_rows:,})"
-        )
+        if big:
+            flat = max(ours["rss_mb"], big["rss_mb"]) < 300 and big["rss_mb"] < ours["rss_mb"] * 1.15
+            verdicts.append(
+                f"{dialect}: peak RSS < 300 MB and flat: {'met' if flat else 'MISSED'} "
+                f"({ours['rss_mb']:.0f} MB at {args.rows:,}, {big['rss_mb']:.0f} MB at {args.big_rows:,})"
+            )
     return verdicts
+
+
+def bench_big(dialect: str, args, env: dict, source, ours: dict) -> dict:
+    if dialect == "postgres":
+        source.execute(PG_FILL.format(lo=args.rows + 1, hi=args.big_rows))
+    else:
+        step = 500_000
+        for lo in range(args.rows + 1, args.big_rows + 1, step):
+            source.execute(MYSQL_FILL.format(lo=lo, hi=min(lo + step - 1, args.big_rows)))
+    big = run_child("pipeline", env, dialect=dialect, schema="bench_3m", workdir=args.workdir)
+    assert big["rows"] == args.big_rows, big
+    line(
+        f"{dialect}: pipeline {args.big_rows:,} rows",
+        args.big_rows,
+        big["seconds"],
+        big["rss_mb"],
+        f"RSS {big['rss_mb'] / ours['rss_mb']:.2f}x the {args.rows:,}-row run",
+    )
+    return big
+
+
+CHANGED_ROWS = 50_000  # case (b): this many rows updated and as many new, merged on the primary key
+CHANGES_START = "2026-11-30T00:00:00+00:00"  # every changed row, and only they, is after this
+QUIET_START = "2026-12-15T00:00:00+00:00"  # case (c): a window with nothing new
+PG_CHANGE = """
+UPDATE src.orders SET customer = customer || ' v2', amount = amount + 1,
+       updated_at = timestamp '2026-12-01' + (order_id % 1000) * interval '1 second'
+WHERE order_id > {lo} AND order_id <= {hi}
+"""
+MYSQL_CHANGE = """
+UPDATE orders SET customer = CONCAT(customer, ' v2'), amount = amount + 1,
+       updated_at = TIMESTAMP('2026-12-01') + INTERVAL (order_id % 1000) SECOND
+WHERE order_id > {lo} AND order_id <= {hi}
+"""
+NON_KEY = [c.strip() for c in COLUMNS.split(",")][1:]
+_SET = ", ".join(f"{c} = {{new}}.{c}" for c in NON_KEY)
+_DELETE = "DELETE FROM {t} WHERE EXISTS (SELECT 1 FROM s k WHERE {t}.order_id = k.order_id)"
+_INSERT = f"INSERT INTO {{t}} ({COLUMNS}) SELECT {COLUMNS} FROM s"
+_UPSERT = _INSERT + " ON CONFLICT (order_id) DO UPDATE SET " + _SET.format(new="EXCLUDED")
+_MERGE = (
+    "MERGE INTO {t} USING s ON {t}.order_id = s.order_id WHEN MATCHED THEN UPDATE SET "
+    + _SET.format(new="s")
+    + f" WHEN NOT MATCHED THEN INSERT ({COLUMNS}) VALUES ("
+    + ", ".join(f"s.{c.strip()}" for c in COLUMNS.split(","))
+    + ")"
+)
+# Publish statements of case (b), timed on the same staged rows, each rolled back.
+MERGE_VARIANTS = {
+    "DELETE+INSERT (before)": [_DELETE, _INSERT],
+    "DELETE+INSERT, ANALYZE staged": ["ANALYZE s", _DELETE, _INSERT],
+    "DELETE+INSERT, index+ANALYZE staged": [
+        "CREATE INDEX ON s (order_id)",
+        "ANALYZE s",
+        _DELETE,
+        _INSERT,
+    ],
+    "INSERT ON CONFLICT DO UPDATE": [_UPSERT],
+    "INSERT ON CONFLICT, ANALYZE staged": ["ANALYZE s", _UPSERT],
+    "INSERT ON CONFLICT, counted (engine)": [
+        f"WITH u AS ({_UPSERT} RETURNING xmax <> 0 AS replaced) "
+        "SELECT count(*), count(*) FILTER (WHERE replaced) FROM u"
+    ],
+    "MERGE (PostgreSQL 15)": [_MERGE],
+    "MERGE, ANALYZE staged": ["ANALYZE s", _MERGE],
+}
+# Case (a), the initial load into an empty target: with its primary key, or the key built after.
+INITIAL_VARIANTS = {
+    "into the table with its PK": [
+        "CREATE TABLE bench_var.empty (LIKE bench_var.orders INCLUDING ALL)",
+        f"INSERT INTO bench_var.empty ({COLUMNS}) SELECT {COLUMNS} FROM bench_var.orders",
+    ],
+    "no PK, then ADD PRIMARY KEY": [
+        "CREATE TABLE bench_var.empty (LIKE bench_var.orders)",
+        f"INSERT INTO bench_var.empty ({COLUMNS}) SELECT {COLUMNS} FROM bench_var.orders",
+        "ALTER TABLE bench_var.empty ADD PRIMARY KEY (order_id)",
+    ],
+}
+
+
+def time_variants(target, variants: dict, rounds: int, setup: list[str]) -> dict[str, float]:
+    """Median seconds of each variant's statements, interleaved over ``rounds``, each rolled back."""
+    import statistics
+
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    conn = target.connect()
+    try:
+        for _ in range(rounds):
+            for name, statements in variants.items():
+                with conn.cursor() as cur:
+                    for statement in setup:
+                        cur.execute(statement)
+                    started = time.perf_counter()
+                    for statement in statements:
+                        cur.execute(statement.format(t="bench_var.orders"))
+                    times[name].append(time.perf_counter() - started)
+                conn.rollback()
+    finally:
+        conn.close()
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def bench_merge(dialect: str, args, env: dict, source, target) -> list[str]:
+    """Cases (b) 50k updated + 50k new rows merged into the 1M-row target, (c) nothing new.
+
+    The source gets an index on the cursor column first, as an incrementally read table has:
+    without it the source scans every row to find none, which is the source's time, not ours.
+    """
+    top = max(args.rows, args.big_rows)
+    change = PG_CHANGE if dialect == "postgres" else MYSQL_CHANGE
+    source.execute(
+        f"CREATE INDEX orders_updated_at ON {'src.' if dialect == 'postgres' else ''}orders (updated_at)"
+    )
+    source.execute(change.format(lo=args.rows - CHANGED_ROWS, hi=args.rows))
+    if dialect == "postgres":
+        source.execute(PG_FILL.format(lo=top + 1, hi=top + CHANGED_ROWS))
+    else:
+        source.execute(MYSQL_FILL.format(lo=top + 1, hi=top + CHANGED_ROWS))
+    source.execute(change.format(lo=top, hi=top + CHANGED_ROWS))
+    # The variants' target: the 1M rows as case (b) finds them, with the primary key.
+    target.execute(
+        "CREATE SCHEMA bench_var",
+        "CREATE TABLE bench_var.orders (LIKE bench_1m.orders INCLUDING ALL)",
+        "INSERT INTO bench_var.orders SELECT * FROM bench_1m.orders",
+        "ANALYZE bench_var.orders",
+    )
+    changed = 2 * CHANGED_ROWS
+    merged = run_child(
+        "pipeline", env, dialect=dialect, schema="bench_1m", workdir=args.workdir, window_start=CHANGES_START
+    )
+    assert merged["rows"] == changed, merged
+    quiet = run_child(
+        "pipeline", env, dialect=dialect, schema="bench_1m", workdir=args.workdir, window_start=QUIET_START
+    )
+    assert quiet["rows"] == 0, quiet
+    again = run_child(
+        "pipeline", env, dialect=dialect, schema="bench_1m", workdir=args.workdir, window_start=CHANGES_START
+    )
+    assert again["rows"] == changed, again
+    count = target.query("SELECT count(*) FROM bench_1m.orders")[0][0]
+    assert count == args.rows + CHANGED_ROWS, count
+    # The staged rows of case (b), in the target's types, for the publish variants.
+    staged = run_child(
+        "pipeline", env, dialect=dialect, schema="bench_chg", workdir=args.workdir, window_start=CHANGES_START
+    )
+    assert staged["rows"] == changed, staged
+    setup = ["CREATE TEMPORARY TABLE s ON COMMIT DROP AS SELECT * FROM bench_chg.orders"]
+    merge_times = time_variants(target, MERGE_VARIANTS, args.rounds, setup)
+    initial_times = time_variants(target, INITIAL_VARIANTS, args.rounds, [])
+    best = min(merge_times.values())
+    print(f"   (load average: {os.getloadavg()[0]:.2f})", flush=True)
+    for name, seconds in merge_times.items():
+        line(f"{dialect}: (b) publish {name}", changed, seconds, None, f"{seconds / best:.2f}x the fastest")
+    for run, name in ((merged, "(b) merge 50k+50k into 1M"), (again, "(b) the same window again")):
+        line(
+            f"{dialect}: pipeline {name}",
+            changed,
+            run["seconds"],
+            run["rss_mb"],
+            f"publish alone: fastest variant {best:.2f} s",
+        )
+    best_initial = min(initial_times.values())
+    for name, seconds in initial_times.items():
+        line(
+            f"{dialect}: (a) 1M rows {name}",
+            args.rows,
+            seconds,
+            None,
+            f"{seconds / best_initial:.2f}x the fastest",
+        )
+    print(
+        f"{dialect + ': pipeline (c) nothing new':<44} {'':>12}        {quiet['seconds']:8.2f} s  "
+        f"peak RSS {quiet['rss_mb']:7.0f} MB",
+        flush=True,
+    )
+    target.execute("DROP SCHEMA bench_var CASCADE")
+    return [
+        f"{dialect}: (c) a run with nothing new <= 0.5 s: "
+        f"{'met' if quiet['seconds'] <= 0.5 else 'MISSED'} ({quiet['seconds']:.2f} s)"
+    ]
+
+
+def bench_binary(args, env: dict) -> list[str]:
+    """PostgreSQL -> PostgreSQL where every type lands unchanged: binary COPY against text COPY."""
+    import statistics
+
+    with postgres_database("bench_tgt") as target, postgres_database("bench_src") as source:
+        env = dict(env)
+        env["AIRFLOW_CONN_BENCH_SOURCE"] = source.airflow_conn_json()
+        env["AIRFLOW_CONN_BENCH_TARGET"] = target.airflow_conn_json()
+        print(f"\n== postgres -> postgres, types unchanged (timestamptz): {args.rows:,} rows", flush=True)
+        source.execute(
+            PG_SOURCE_DDL.replace(" timestamp,", " timestamptz,").replace(
+                " timestamp NOT", " timestamptz NOT"
+            )
+        )
+        source.execute(PG_FILL.format(lo=1, hi=args.rows))
+        source.execute("ANALYZE src.orders")
+        pipe = {"text": [], "binary": []}
+        ours = {"text": [], "binary": []}
+        rss = {}
+        for round_ in range(2):
+            for kind in ("binary", "text"):
+                options = " (FORMAT binary)" if kind == "binary" else ""
+                schema = f"raw_{kind}_{round_}"
+                target.execute(TARGET_DDL.format(schema=schema))
+                source_cmd = [
+                    "psql",
+                    "-h",
+                    source.host,
+                    "-p",
+                    str(source.port),
+                    "-U",
+                    source.user,
+                    "-d",
+                    source.name,
+                    "-c",
+                    f"COPY (SELECT {COLUMNS} FROM src.orders) TO STDOUT{options}",
+                ]
+                pipe[kind].append(raw_pipe(source_cmd, target, schema, options=options))
+                result = run_child(
+                    "pipeline",
+                    env,
+                    dialect="postgres",
+                    schema=f"bench_{kind}_{round_}",
+                    workdir=args.workdir,
+                    text_copy=int(kind == "text"),
+                )
+                assert result["rows"] == args.rows, result
+                ours[kind].append(result["seconds"])
+                rss[kind] = result["rss_mb"]
+        digest = "SELECT md5(string_agg(t::text, '|' ORDER BY order_id)) FROM {}.orders t"
+        same = target.query(digest.format("bench_binary_0")) == target.query(digest.format("bench_text_0"))
+        print(f"   (load average: {os.getloadavg()[0]:.2f})", flush=True)
+        med = {k: statistics.median(v) for k, v in ours.items()}
+        raw = {k: statistics.median(v) for k, v in pipe.items()}
+        for kind in ("text", "binary"):
+            line(f"postgres: raw pipe, {kind} COPY (baseline)", args.rows, raw[kind], None)
+        for kind in ("text", "binary"):
+            line(
+                f"postgres: pipeline, {kind} COPY",
+                args.rows,
+                med[kind],
+                rss[kind],
+                f"{raw[kind] / med[kind]:.2f}x raw {kind} pipe"
+                + (f", {raw['binary'] / med[kind]:.2f}x raw binary pipe" if kind == "text" else ""),
+            )
+    return [
+        f"postgres: binary COPY lands the same rows as text: {'met' if same else 'MISSED'}",
+        f"postgres: binary pipeline {med['binary'] / med['text']:.2f}x the text pipeline's time",
+    ]
 
 
 def bench_mysql_text(args, env: dict) -> list[str]:
@@ -360,15 +613,19 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--big-rows", type=int, default=3_000_000)
+    parser.add_argument("--big-rows", type=int, default=3_000_000, help="0 skips the big-table run")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the interleaved publish variants")
     parser.add_argument("--skip-generic", action="store_true", help="skip the slow GenericTransfer baseline")
     parser.add_argument("--text-rows", type=int, default=200, help="rows of 256 KB text values")
-    parser.add_argument("--sources", default="postgres,mysql,mysql_text")
+    parser.add_argument("--sources", default="postgres,postgres_binary,mysql,mysql_text")
     parser.add_argument("--table")
     parser.add_argument("--child")
     parser.add_argument("--dialect")
     parser.add_argument("--schema")
     parser.add_argument("--workdir")
+    parser.add_argument("--text-copy", type=int, default=0)
+    parser.add_argument("--window-start")
+    parser.add_argument("--window-end")
     args = parser.parse_args()
     if args.child:
         result = {"pipeline": case_pipeline, "generic": case_generic}[args.child](args)
@@ -385,6 +642,8 @@ def main() -> None:
     for dialect in args.sources.split(","):
         if dialect == "mysql_text":
             verdicts += bench_mysql_text(args, env)
+        elif dialect == "postgres_binary":
+            verdicts += bench_binary(args, env)
         else:
             verdicts += bench_source(dialect, args, env)
     print("\nTargets:")

@@ -6,6 +6,18 @@ and any failure before it leaves the target exactly as it was.
 Every strategy is linear in the rows it touches: deletes are semi-joins against the staged keys
 (``EXISTS``), never a join of every staged row with every target row of the same key -- a
 partition of 50,000 rows replaced by itself would otherwise compare 2.5 billion pairs.
+
+A merge into a PostgreSQL table with a unique index on exactly its key (the primary key the
+load layer creates) is one ``INSERT ... ON CONFLICT DO UPDATE`` (:func:`upsert`): measured on
+50,000 updated and 50,000 new rows merged into 1,000,000 (``make bench-extract``, case b), it
+was mostly 1.1-1.6x faster than ``DELETE`` + ``INSERT`` (which deletes every replaced row and
+inserts it again with new index entries) and than PostgreSQL 15's ``MERGE``; ``ANALYZE`` of the
+staged rows made every one slower. A
+table without such an index, and Redshift (no ``ON CONFLICT``), keep ``DELETE`` + ``INSERT``.
+
+The first large load into an empty table inserts with the primary key dropped and builds it
+afterwards, in the same transaction (:func:`droppable_primary_key`): one sorted index build
+instead of a million index insertions, mostly 1.4-2x faster for 1,000,000 rows (case a).
 """
 
 from __future__ import annotations
@@ -129,7 +141,96 @@ def delete_for(
     return cur.rowcount
 
 
+_UNIQUE_KEY_SQL = """
+SELECT EXISTS (
+  SELECT 1 FROM pg_catalog.pg_index i
+  JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.nspname = %s AND c.relname = %s AND i.indisunique AND i.indimmediate AND i.indisvalid
+    AND i.indpred IS NULL AND i.indexprs IS NULL AND i.indnatts = %s
+    AND (SELECT array_agg(a.attname::text) FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) AND a.attnotnull) @> %s::text[]
+)
+"""
+
+
+def has_unique_key(cur, schema: str, table: str, key_columns: tuple[str, ...]) -> bool:
+    """Whether ``ON CONFLICT (key_columns)`` can merge into the table (PostgreSQL).
+
+    True when a valid, non-deferrable, non-partial unique index covers exactly the key columns
+    and every one of them is ``NOT NULL`` (a primary key): a NULL key never conflicts, so a
+    nullable key would insert the same row again on every rerun.
+    """
+    if not key_columns:
+        return False
+    cur.execute(_UNIQUE_KEY_SQL, (schema, table, len(key_columns), list(key_columns)))
+    return bool(cur.fetchone()[0])
+
+
+# Below this many staged rows, building the key after the insert saves too little to be worth
+# the ACCESS EXCLUSIVE lock it takes on the (empty) target.
+BULK_INITIAL_ROWS = 50_000
+
+_DROPPABLE_KEY_SQL = """
+SELECT con.conname FROM pg_catalog.pg_constraint con
+JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = %s AND con.contype = 'p'
+  AND (SELECT array_agg(a.attname::text) FROM pg_catalog.pg_attribute a
+       WHERE a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey)) @> %s::text[]
+  AND cardinality(con.conkey) = %s
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f WHERE f.confrelid = con.conrelid)
+"""
+
+
+def droppable_primary_key(
+    cur, schema: str, table: str, target_sql: str, key_columns: tuple[str, ...]
+) -> str | None:
+    """The name of the target's primary key when it may be dropped and rebuilt around an insert.
+
+    That is when the key is exactly ``key_columns``, no foreign key references the table, and
+    the table is empty (checked under the publish lock, which keeps other writers out).
+    """
+    cur.execute(_DROPPABLE_KEY_SQL, (schema, table, list(key_columns), len(key_columns)))
+    row = cur.fetchone()
+    if row is None:
+        return None
+    cur.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {target_sql})")
+    return row[0] if cur.fetchone()[0] else None
+
+
+def upsert(
+    cur,
+    target_sql: str,
+    staging: str,
+    columns: list[str],
+    key_columns: tuple[str, ...],
+    quote: Callable[[str], str],
+) -> tuple[int, int]:
+    """Merge the staged rows with one ``INSERT ... ON CONFLICT DO UPDATE``; return ``(replaced, written)``.
+
+    ``replaced`` counts the target rows that already had a staged key (updated in place; the
+    system column ``xmax`` of such a row is the updating transaction, of a new row 0), ``written``
+    every staged row: the same counts as ``DELETE`` + ``INSERT``. Every target column not in the
+    key is set from the staged row, as a delete and insert would. The staged keys must be unique
+    (:func:`check_unique_keys`): ``ON CONFLICT`` refuses to update one row twice.
+    """
+    cols = ", ".join(quote(c) for c in columns)
+    keys = ", ".join(quote(c) for c in key_columns)
+    # A key-only table still needs an action whose RETURNING tells updated rows from new ones.
+    updated = [c for c in columns if c not in key_columns] or list(key_columns)
+    assignments = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in updated)
+    cur.execute(
+        f"WITH merged AS (INSERT INTO {target_sql} ({cols}) SELECT {cols} FROM {staging} "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {assignments} RETURNING xmax <> 0 AS replaced) "
+        "SELECT count(*) FILTER (WHERE replaced), count(*) FROM merged"
+    )
+    replaced, written = cur.fetchone()
+    return int(replaced), int(written)
+
+
 __all__ = [
+    "BULK_INITIAL_ROWS",
     "DuplicateKeyError",
     "LoadResult",
     "Merge",
@@ -138,5 +239,8 @@ __all__ = [
     "Strategy",
     "check_unique_keys",
     "delete_for",
+    "droppable_primary_key",
+    "has_unique_key",
     "lock_sql",
+    "upsert",
 ]

@@ -21,10 +21,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from bi_pipelines.core.errors import PermanentError
-from bi_pipelines.db.pgcompat import copy_in
+from bi_pipelines.db.pgcompat import BinaryCopyStream, copy_in
 from bi_pipelines.db.rows import RowStream, iter_batches
 from bi_pipelines.load.copy_text import NulCounter, encode_rows
 from bi_pipelines.load.redshift import S3Staging, csv_line
+from bi_pipelines.load.tables import normalise_type
 
 Quote = Callable[[str], str]
 
@@ -78,26 +79,50 @@ def stage_copy(
     quote: Quote,
     nul: NulCounter | None = None,
     target: str | None = None,
+    binary: bool = False,
 ) -> int:
     """``COPY`` the stream into ``staging`` (PostgreSQL).
+
+    ``binary``: copy the stream's binary COPY output (a :class:`BinaryCopyStream` whose
+    ``binary_types`` are exactly the staging columns' types; see :func:`binary_fits`).
 
     Raises:
         RejectedValueError: the server rejected a value; names ``target``, the row and the column.
     """
     nul = nul if nul is not None else NulCounter()
     chunks: Iterator[bytes]
-    if stream.copy_chunks:
+    options = ""
+    if binary:
+        # PostgreSQL text never holds NUL, so there is nothing to strip.
+        if not isinstance(stream, BinaryCopyStream) or stream.binary_chunks is None:
+            raise TypeError("binary staging needs a BinaryCopyStream with binary chunks")
+        chunks, options = stream.binary_chunks(), " (FORMAT binary)"
+    elif stream.copy_chunks:
         chunks = (nul.copy_text(chunk) for chunk in stream.copy_chunks())
     else:
         chunks = encode_rows(stream.batches(), nul)
     try:
-        return copy_in(cur, f"COPY {staging} ({_columns_sql(stream, quote)}) FROM STDIN", chunks)
+        return copy_in(cur, f"COPY {staging} ({_columns_sql(stream, quote)}) FROM STDIN{options}", chunks)
     except Exception as exc:
         rejected = rejected_value_error(exc, target or staging, stream.columns)
         if rejected is None:
             raise
         # from None: the driver's error carries the context, which may hold a whole input row.
         raise rejected from None
+
+
+def binary_fits(stream: RowStream, staging_types: dict[str, str]) -> bool:
+    """Whether ``stream`` can be staged by binary COPY into columns of ``staging_types``.
+
+    Binary COPY input is read by each column's type's receive function without any check of
+    the sender's type: it is used only when every streamed column has exactly its source type.
+    """
+    if not isinstance(stream, BinaryCopyStream) or stream.binary_chunks is None:
+        return False
+    return all(
+        name in staging_types and normalise_type(staging_types[name]) == normalise_type(type_)
+        for name, type_ in zip(stream.columns, stream.binary_types, strict=True)
+    )
 
 
 def _insert_value(value: Any, nul: NulCounter) -> Any:
@@ -153,4 +178,11 @@ def stage_s3(
     return staged
 
 
-__all__ = ["RejectedValueError", "rejected_value_error", "stage_copy", "stage_insert", "stage_s3"]
+__all__ = [
+    "RejectedValueError",
+    "binary_fits",
+    "rejected_value_error",
+    "stage_copy",
+    "stage_insert",
+    "stage_s3",
+]

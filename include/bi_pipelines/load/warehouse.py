@@ -8,9 +8,10 @@ Every load follows the same path, whichever source it comes from:
    schema or table at the same moment take turns instead of failing.
 2. :meth:`Warehouse.load` stages the rows into a temporary table (:mod:`bi_pipelines.load.staging`)
    and publishes them *in the same transaction* (:mod:`bi_pipelines.load.publish`): widen column
-   types the source widened, then merge on a key, replace whole partitions, or replace
-   everything. Nothing is visible until the commit; any failure before it rolls back and leaves
-   the target exactly as it was. Readers keep reading the old rows meanwhile.
+   types the source widened, then merge on a key (``INSERT ... ON CONFLICT`` on PostgreSQL
+   when the key is the table's primary key, else ``DELETE`` + ``INSERT``), replace whole
+   partitions, or replace everything. Nothing is visible until the commit; any failure before
+   it rolls back and leaves the target exactly as it was. Readers keep reading the old rows meanwhile.
 
 Every session is bounded: ``statement_timeout`` and (PostgreSQL) ``lock_timeout`` are set when
 the warehouse is opened, and running into one raises :class:`WarehouseTimeout` saying what the
@@ -34,9 +35,21 @@ from bi_pipelines.db.identifiers import quote_pg
 from bi_pipelines.db.pgcompat import is_postgres_driver, quote_ident
 from bi_pipelines.db.rows import RowStream
 from bi_pipelines.load.copy_text import NulCounter
-from bi_pipelines.load.publish import LoadResult, Strategy, check_unique_keys, delete_for, lock_sql
+from bi_pipelines.load.publish import (
+    BULK_INITIAL_ROWS,
+    LoadResult,
+    Merge,
+    ReplaceAll,
+    Strategy,
+    check_unique_keys,
+    delete_for,
+    droppable_primary_key,
+    has_unique_key,
+    lock_sql,
+    upsert,
+)
 from bi_pipelines.load.redshift import S3Staging
-from bi_pipelines.load.staging import stage_copy, stage_insert, stage_s3
+from bi_pipelines.load.staging import binary_fits, stage_copy, stage_insert, stage_s3
 from bi_pipelines.load.tables import (
     DIALECTS,
     POSTGRES,
@@ -116,6 +129,9 @@ class Warehouse:
         self.insert_batch_rows = insert_batch_rows
         self.statement_timeout = float(statement_timeout)
         self.lock_timeout = float(lock_timeout)
+        # Column types read by ensure_table, for the load of the same table that follows it
+        # (one catalog read per load instead of two); a load takes its entry out.
+        self._known_types: dict[str, dict[str, str]] = {}
         # Session settings, committed once: every later transaction of this connection has them.
         with self.transaction() as cur:
             cur.execute(f"SET statement_timeout = {int(self.statement_timeout * 1000)}")
@@ -252,7 +268,8 @@ class Warehouse:
     def ensure_table(self, target: TargetTable) -> tuple[str, ...]:
         """Create the target (and its schema) when missing; add new source columns. Commits.
 
-        Safe when several tasks call it for the same schema or table at once: the DDL runs under
+        A table that already has every column is only read (no lock, no DDL). Safe when several
+        tasks call it for the same schema or table at once: the DDL runs under
         :meth:`_ddl_lock`, the catalog is read again after the lock, and a catalog entry created
         by someone else between the read and the DDL (``UniqueViolation``, ``DuplicateObject``)
         makes it start over once.
@@ -265,6 +282,13 @@ class Warehouse:
                 :func:`~bi_pipelines.load.tables.type_change`); widenings are applied by
                 :meth:`load`, in its publish transaction.
         """
+        # The common case, a table that already has every column: one catalog read, no locks.
+        # Only DDL needs the locks below; the types read here serve the load that follows.
+        types = self.existing_column_types(target.schema, target.table)
+        if types and all(c.name in types for c in target.columns):
+            type_widenings(target, types, self.dialect)  # fails at once on a narrowing
+            self._known_types[str(target)] = types
+            return ()
         for attempt in (1, 2):
             try:
                 with self.transaction(f"{target} (schema change)") as cur:
@@ -319,7 +343,9 @@ class Warehouse:
         load_id = uuid.uuid4().hex[:12]
         staging = self.q(f"stg_{target.table[:40]}_{load_id}")
         target_sql = self.qualified(target.schema, target.table)
-        types = self.existing_column_types(target.schema, target.table)
+        types = self._known_types.pop(str(target), None)
+        if types is None:
+            types = self.existing_column_types(target.schema, target.table)
         missing = [c for c in stream.columns if c not in types]
         if missing:
             raise ValueError(f"{target}: columns {missing} do not exist; call ensure_table first")
@@ -335,7 +361,8 @@ class Warehouse:
             columns_ddl = ", ".join(f"{self.q(c)} {t}" for c, t in staging_types.items())
             cur.execute(f"CREATE TEMPORARY TABLE {staging} ({columns_ddl})")
             if self.dialect == POSTGRES:
-                staged = stage_copy(cur, staging, stream, self.q, nul, str(target))
+                binary = binary_fits(stream, staging_types)
+                staged = stage_copy(cur, staging, stream, self.q, nul, str(target), binary=binary)
             elif self.s3_staging is not None:
                 staged = stage_s3(cur, staging, stream, self.q, self.s3_staging, load_id, nul)
             else:
@@ -352,11 +379,35 @@ class Warehouse:
                 cur.execute(lock_sql(self.dialect, target_sql))
             if before_publish is not None:
                 before_publish(cur)
-            check_unique_keys(cur, strategy, str(target), staging, self.q)
-            deleted = delete_for(cur, self.dialect, strategy, target_sql, staging, self.q)
-            cols = ", ".join(self.q(c) for c in types)
-            cur.execute(f"INSERT INTO {target_sql} ({cols}) SELECT {cols} FROM {staging}")
-            inserted = cur.rowcount
+            if not staged and not isinstance(strategy, ReplaceAll):
+                # Nothing staged: a merge or partition replace has nothing to change.
+                deleted = inserted = 0
+            elif (
+                self.dialect == POSTGRES
+                and isinstance(strategy, Merge)
+                and has_unique_key(cur, target.schema, target.table, strategy.key_columns)
+            ):
+                check_unique_keys(cur, strategy, str(target), staging, self.q)
+                key = None
+                if staged >= BULK_INITIAL_ROWS:
+                    key = droppable_primary_key(
+                        cur, target.schema, target.table, target_sql, strategy.key_columns
+                    )
+                if key is not None:
+                    deleted, inserted = (
+                        0,
+                        self._insert_then_key(cur, target_sql, staging, types, key, strategy),
+                    )
+                else:
+                    deleted, inserted = upsert(
+                        cur, target_sql, staging, list(types), strategy.key_columns, self.q
+                    )
+            else:
+                check_unique_keys(cur, strategy, str(target), staging, self.q)
+                deleted = delete_for(cur, self.dialect, strategy, target_sql, staging, self.q)
+                cols = ", ".join(self.q(c) for c in types)
+                cur.execute(f"INSERT INTO {target_sql} ({cols}) SELECT {cols} FROM {staging}")
+                inserted = cur.rowcount
             cur.execute(f"DROP TABLE {staging}")
         widened = tuple(w.column for w in widenings)
         for widening in widenings:
@@ -372,6 +423,24 @@ class Warehouse:
         return LoadResult(
             str(target), staged, max(deleted, 0), inserted, columns_widened=widened, nul_stripped=nul.values
         )
+
+    def _insert_then_key(
+        self, cur, target_sql: str, staging: str, types: dict, key: str, strategy: Merge
+    ) -> int:
+        """Fill the empty target without its primary key ``key``, then build the key; return rows.
+
+        ``DROP CONSTRAINT`` needs ACCESS EXCLUSIVE, taken on top of the publish lock: readers of
+        the empty table wait for the commit. The staged keys are unique (checked), so the
+        rebuilt key cannot fail, and a failure anywhere rolls the key back with the rows.
+        """
+        cur.execute(f"LOCK TABLE {target_sql} IN ACCESS EXCLUSIVE MODE")
+        cur.execute(f"ALTER TABLE {target_sql} DROP CONSTRAINT {self.q(key)}")
+        cols = ", ".join(self.q(c) for c in types)
+        cur.execute(f"INSERT INTO {target_sql} ({cols}) SELECT {cols} FROM {staging}")
+        inserted = cur.rowcount
+        keys = ", ".join(self.q(c) for c in strategy.key_columns)
+        cur.execute(f"ALTER TABLE {target_sql} ADD CONSTRAINT {self.q(key)} PRIMARY KEY ({keys})")
+        return inserted
 
     def close(self) -> None:
         """Close the connection, logging (not raising) an error from it."""

@@ -21,8 +21,9 @@ from collections.abc import Iterator
 
 from bi_pipelines.core.windows import Window
 from bi_pipelines.db.identifiers import quote_pg
-from bi_pipelines.db.pgcompat import copy_out, is_psycopg3, literal, quote_ident
+from bi_pipelines.db.pgcompat import BinaryCopyStream, copy_out, is_psycopg3, literal, quote_ident
 from bi_pipelines.db.rows import RowStream
+from bi_pipelines.load.tables import normalise_type
 from bi_pipelines.sources.relational.reader import (
     FETCH_ROWS,
     RelationalSource,
@@ -36,7 +37,7 @@ _NAIVE = "timestamp without time zone"
 _PRECISION = re.compile(r"\(\d+(?:,\s*\d+)?\)")
 # One row per column, with its type's row in pg_type: name and type modifier to resolve from.
 _COLUMNS_SQL = """
-SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid, a.atttypmod
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid, a.atttypmod, a.attnotnull
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -91,6 +92,8 @@ class PostgresSource(RelationalSource):
 
     def __init__(self, conn, conn_id: str, extra: dict | None = None):
         super().__init__(conn, conn_id, extra)
+        # NOT NULL columns of each relation described (PostgreSQL only), by relation.
+        self._not_null: dict[str, frozenset[str]] = {}
         self.lock_timeout, self.statement_timeout = session_timeouts(extra)
         self._set_timeouts()
 
@@ -116,13 +119,22 @@ class PostgresSource(RelationalSource):
             cur.execute(_COLUMNS_SQL, (table.source_schema or "public", table.source_table))
             rows = cur.fetchall()
             columns = []
-            for name, type_name, type_oid, typmod in rows:
-                target, base, category = self._resolve(cur, type_oid, typmod)
+            # One catalog read per distinct type, not per column (a run with nothing new is
+            # mostly such round trips).
+            resolved: dict[tuple[int, int], tuple[str, str, str]] = {}
+            not_null = set()
+            for name, type_name, type_oid, typmod, attnotnull in rows:
+                if attnotnull:
+                    not_null.add(name)
+                if (type_oid, typmod) not in resolved:
+                    resolved[type_oid, typmod] = self._resolve(cur, type_oid, typmod)
+                target, base, category = resolved[type_oid, typmod]
                 if base == _NAIVE:
                     target = "timestamp with time zone"
                 cast = target if target not in (type_name, "timestamp with time zone") else None
                 columns.append(SourceColumn(name, type_name, target, _kind(base, category), cast))
         self.conn.commit()
+        self._not_null[self.relation(table)] = frozenset(not_null)
         return columns
 
     def _resolve(self, cur, type_oid: int, typmod: int) -> tuple[str, str, str]:
@@ -190,6 +202,9 @@ class PostgresSource(RelationalSource):
 
     def count_null_cursor(self, table: TableSpec, columns: list[SourceColumn]) -> int:
         """How many rows of ``table`` have a NULL cursor (one ``count(*)``)."""
+        if table.cursor_column in self._not_null.get(self.relation(table), ()):
+            # A NOT NULL cursor has no NULL rows; PostgreSQL 15 would still scan the table.
+            return 0
         sql = (
             f"SELECT count(*) FROM {self.relation(table)} WHERE {self.null_cursor_predicate(table, columns)}"
         )
@@ -215,11 +230,30 @@ class PostgresSource(RelationalSource):
         sql = self.select_sql(table, columns, window)
         typed_sql = self.select_sql(table, columns, window, arrays_as_text=True)
         names = tuple(c.name for c in columns)
-        copy_chunks = (lambda: self._copy_out(sql)) if self.supports_copy_out else None
-        return RowStream(names, batches=lambda: self._fetch_batches(typed_sql), copy_chunks=copy_chunks)
+        batches = lambda: self._fetch_batches(typed_sql)  # noqa: E731
+        if not self.supports_copy_out:
+            return RowStream(names, batches=batches)
+        copy_chunks = lambda: self._copy_out(sql)  # noqa: E731
+        # Binary COPY only when every column is selected as it is stored: no time zone
+        # conversion, no cast, so the bytes are exactly what a column of the source type reads.
+        as_stored = all(
+            c.kind != "naive_timestamp"
+            and not c.select_cast
+            and normalise_type(c.target_type) == normalise_type(c.source_type)
+            for c in columns
+        )
+        if not as_stored:
+            return RowStream(names, batches=batches, copy_chunks=copy_chunks)
+        return BinaryCopyStream(
+            names,
+            batches=batches,
+            copy_chunks=copy_chunks,
+            binary_chunks=lambda: self._copy_out(sql, binary=True),
+            binary_types=tuple(c.source_type for c in columns),
+        )
 
-    def _copy_out(self, sql: str) -> Iterator[bytes]:
-        return copy_out(self.conn, f"COPY ({sql}) TO STDOUT")
+    def _copy_out(self, sql: str, binary: bool = False) -> Iterator[bytes]:
+        return copy_out(self.conn, f"COPY ({sql}) TO STDOUT{' (FORMAT binary)' if binary else ''}")
 
     def _fetch_batches(self, sql: str) -> Iterator[list[tuple]]:
         # A named cursor is a server-side cursor: rows arrive FETCH_ROWS at a time.
