@@ -142,12 +142,22 @@ if [[ "$STANDINS" == 1 ]]; then
     rm -rf "$WORK/standins" && cp -r "$HERE/standins" "$WORK/standins"
     cp "$ROOT/requirements.txt" "$WORK/standins/requirements.txt"
     build_standin() { # tag dockerfile
-        if docker image inspect "$1" >/dev/null 2>&1 && [[ -z "${DOCKER_TEST_REBUILD:-}" ]]; then
+        # A stand-in is rebuilt when its inputs changed (the Dockerfile, the files beside it,
+        # requirements.txt), not only when its tag is missing: the hash is kept as a label.
+        local inputs
+        local name=${2%.Dockerfile}
+        if [[ $name == airflow ]]; then
+            inputs=$(cat "$WORK/standins/$2" "$WORK/standins/entrypoint.sh" "$WORK/standins/requirements.txt" | sha1sum | cut -c1-16)
+        else
+            inputs=$(cat "$WORK/standins/$2" "$WORK/standins/$name"-*.sh 2>/dev/null | sha1sum | cut -c1-16)
+        fi
+        if [[ -z "${DOCKER_TEST_REBUILD:-}" ]] \
+            && [[ "$(docker image inspect --format '{{index .Config.Labels "bi.standin.inputs"}}' "$1" 2>/dev/null)" == "$inputs" ]]; then
             return
         fi
         log "building stand-in $1"
         docker build -q --force-rm --network host --build-arg DEBIAN_IMAGE="$DEBIAN_IMAGE" \
-            --build-arg WHEELHOUSE_URL="http://127.0.0.1:$WHEEL_PORT/" \
+            --build-arg WHEELHOUSE_URL="http://127.0.0.1:$WHEEL_PORT/" --label "bi.standin.inputs=$inputs" \
             -t "$1" -f "$WORK/standins/$2" "$WORK/standins" >"$WORK/build-standin.log" 2>&1 \
             || { tail -30 "$WORK/build-standin.log"; exit 1; }
     }
