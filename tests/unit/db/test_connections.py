@@ -65,7 +65,7 @@ def test_mysql_error_numbers():
 def test_the_redshift_hook_keeps_the_providers_connect_and_drops_project_extras(monkeypatch):
     import airflow.providers.amazon.aws.hooks.redshift_sql as provider
 
-    from bi_pipelines.db.hooks import WarehouseRedshiftHook
+    from bi_pipelines.db.redshift_hook import WarehouseRedshiftHook
 
     seen = {}
     monkeypatch.setattr(
