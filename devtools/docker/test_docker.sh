@@ -149,7 +149,11 @@ if [[ "$STANDINS" == 1 ]]; then
         if [[ $name == airflow ]]; then
             inputs=$(cat "$WORK/standins/$2" "$WORK/standins/entrypoint.sh" "$WORK/standins/requirements.txt" | sha1sum | cut -c1-16)
         else
-            inputs=$(cat "$WORK/standins/$2" "$WORK/standins/$name"-*.sh 2>/dev/null | sha1sum | cut -c1-16)
+            local files=("$WORK/standins/$2")
+            for script in "$WORK/standins/$name"-*.sh; do
+                [[ -e $script ]] && files+=("$script")
+            done
+            inputs=$(cat "${files[@]}" | sha1sum | cut -c1-16)
         fi
         if [[ -z "${DOCKER_TEST_REBUILD:-}" ]] \
             && [[ "$(docker image inspect --format '{{index .Config.Labels "bi.standin.inputs"}}' "$1" 2>/dev/null)" == "$inputs" ]]; then
