@@ -222,7 +222,12 @@ run_stack() { # label executor compose-args...
     t0=$(date +%s)
     log "[$label] compose up ($executor)"
     COMPOSE_READY=1
-    compose "$@" up -d --no-build --quiet-pull >"$WORK/up-$label.log" 2>&1 || rc=$?
+    # --scale belongs to `up`, not to compose's global flags (profiles, files) in "$@".
+    local up_args=()
+    if [[ "${WORKERS:-0}" != 0 ]]; then
+        up_args=(--scale "airflow-worker=$WORKERS")
+    fi
+    compose "$@" up -d --no-build --quiet-pull "${up_args[@]}" >"$WORK/up-$label.log" 2>&1 || rc=$?
     if ((rc != 0)); then
         cat "$WORK/up-$label.log"
     fi
@@ -248,7 +253,7 @@ run_stack() { # label executor compose-args...
 
 run_stack local LocalExecutor --profile demo
 if [[ "$SCOPE" == full ]]; then
-    WORKERS=2 run_stack celery CeleryExecutor --profile demo --profile celery --scale airflow-worker=2
+    WORKERS=2 run_stack celery CeleryExecutor --profile demo --profile celery
 fi
 log "summary"
 cat "$SUMMARY"
