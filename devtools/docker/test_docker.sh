@@ -128,7 +128,9 @@ if [[ "$STANDINS" == 1 ]]; then
     # Wheels for requirements.txt plus what the official image brings (FAB, Celery), built once
     # with the host's Python 3.11 (bookworm's, as in the stand-in) and served to the build.
     # async-timeout: redis needs it on Python < 3.11.3 (bookworm has 3.11.2); the host may be newer.
-    extras=(apache-airflow-providers-fab apache-airflow-providers-celery "async-timeout>=4.0.3")
+    # celery<5.7: Celery 5.7 removed celery.backends.database.retry, which the Celery provider
+    # imports; the official image's constraints pin a 5.5 release.
+    extras=(apache-airflow-providers-fab apache-airflow-providers-celery "celery<5.7" "async-timeout>=4.0.3")
     stamp="$CACHE/wheels/.complete-$(cat "$ROOT/requirements.txt" <(echo "${extras[@]}") | sha1sum | cut -c1-12)"
     if [[ ! -e "$stamp" ]]; then
         log "building the wheelhouse in $CACHE/wheels (again only when requirements.txt changes)"

@@ -33,8 +33,8 @@ RUN apt-get update \
     && chmod g+w /etc/passwd \
     && su airflow -s /bin/bash -c "PIP_USER=true python -m pip install --no-cache-dir --no-index \
          --find-links ${WHEELHOUSE_URL} 'apache-airflow==${AIRFLOW_VERSION}' \
-         -r /tmp/standin-requirements.txt apache-airflow-providers-fab apache-airflow-providers-celery \
-       && python -c 'import airflow, airflow.providers.fab, airflow.providers.celery, MySQLdb'" \
+         -r /tmp/standin-requirements.txt apache-airflow-providers-fab apache-airflow-providers-celery 'celery<5.7' \
+       && python -c 'import airflow, airflow.providers.fab, airflow.providers.celery.executors.celery_executor, MySQLdb'" \
     && rm /tmp/standin-requirements.txt
 
 # After the big RUN, so changing the entrypoint does not reinstall everything (the file is
