@@ -127,7 +127,11 @@ def latest_complete_interval(expression: str, timezone: str, run_after: dt.datet
     """The last whole cron interval ending at or before ``run_after``, following the zone's DST."""
     zone = ZoneInfo(timezone)
     local = _as_utc(run_after, "run_after").astimezone(zone)
-    end = local if croniter.match(expression, local) else croniter(expression, local).get_prev(dt.datetime)
+    # Cron has minute resolution and croniter.match() ignores seconds: a run at 00:15:58 of a
+    # ":15" schedule matches, and must end its window at 00:15:00, not at 00:15:58 (which would
+    # make the window 58 seconds long).
+    minute = local.replace(second=0, microsecond=0)
+    end = minute if croniter.match(expression, minute) else croniter(expression, local).get_prev(dt.datetime)
     start = croniter(expression, end).get_prev(dt.datetime)
     return Window(start.astimezone(dt.UTC), end.astimezone(dt.UTC), "latest_complete_interval")
 

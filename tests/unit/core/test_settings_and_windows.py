@@ -177,6 +177,20 @@ def test_latest_interval_on_the_boundary_and_across_dst():
     )
 
 
+def test_latest_interval_within_the_minute_of_a_fire_time_is_the_whole_interval():
+    """A run 58 s after a :15 fire time covers the hour that just ended, not those 58 seconds."""
+    for run_after in (
+        dt.datetime(2026, 12, 2, 0, 15, 58, tzinfo=UTC),
+        dt.datetime(2026, 12, 2, 0, 15, 0, 1, tzinfo=UTC),
+        dt.datetime(2026, 12, 2, 0, 16, 0, tzinfo=UTC),
+    ):
+        w = latest_complete_interval("15 * * * *", "UTC", run_after)
+        assert (w.start, w.end) == (
+            dt.datetime(2026, 12, 1, 23, 15, tzinfo=UTC),
+            dt.datetime(2026, 12, 2, 0, 15, tzinfo=UTC),
+        ), run_after
+
+
 def test_params_override_and_are_validated():
     base = {
         "data_interval_start": dt.datetime(2026, 1, 1, tzinfo=UTC),
