@@ -248,8 +248,12 @@ class MySqlSource(RelationalSource):
         cursor = next(c for c in columns if c.name == table.cursor_column)
         col = quote_mysql(cursor.name)
         if cursor.kind in _DATE_KINDS:
-            # A zero date compares below every window start, so no window would ever select it.
-            return f"({col} IS NULL OR {_is_zero_date(col)})"
+            # A date in year 0 (0000-00-00 included) sorts below every window start, so no window
+            # would ever select it. A zero day or month in a real year (2026-11-00) sorts just
+            # before the first of that month or year, so the window covering that instant reads
+            # it like any other row; it is not a NULL cursor. Written as a range, so an index on
+            # the cursor serves both this count and the window read (YEAR(col) = 0 would not).
+            return f"({col} IS NULL OR {col} < '0001-01-01')"
         return f"{col} IS NULL"
 
     def count_null_cursor(self, table: TableSpec, columns: list[SourceColumn]) -> int:

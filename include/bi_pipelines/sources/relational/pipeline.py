@@ -183,7 +183,7 @@ def check_null_cursor(source: RelationalSource, table: TableSpec, columns: list,
     if table.on_null_cursor == "fail":
         raise NullCursorError(
             f"{where}: {count} row(s) of {table.qualified_source} have a NULL cursor "
-            f"({column!r}{' or a zero date' if source.dialect == 'mysql' else ''}), which no window "
+            f"({column!r}{' or a year-0 date such as 0000-00-00' if source.dialect == 'mysql' else ''}), which no window "
             "selects; set the table's on_null_cursor to 'load' to read them on every run or "
             "'skip' to leave them out, or fill the column at the source"
         )

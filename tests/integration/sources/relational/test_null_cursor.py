@@ -7,7 +7,8 @@ import datetime as dt
 import pytest
 
 from bi_pipelines.core.errors import PermanentError
-from bi_pipelines.sources.relational.pipeline import extract_table
+from bi_pipelines.core.windows import Window
+from bi_pipelines.sources.relational.pipeline import extract_table, open_source
 from bi_pipelines.sources.relational.reader import NullCursorError
 from tests.integration.sources.relational.conftest import dump, hour_window, write_flow
 
@@ -138,3 +139,55 @@ def test_a_full_refresh_counts_nothing(source, warehouse_db, tmp_path):
     assert summary.null_cursor_rows == 0
     assert summary.null_cursor_policy is None
     assert summary.rows_staged == 4
+
+
+# Only a year-0 date sorts below every window; a zero day or month in a real year sorts just
+# before the first of that month or year, where the window covering that instant selects it.
+ZERO_PART_ROWS = [
+    (1, "in window", "2026-11-20 10:30:00"),
+    (2, "null cursor", None),
+    (3, "year 0", "0000-03-04 10:00:00"),
+    (4, "zero day", "2026-11-00 10:30:00"),
+]
+
+
+def test_mysql_zero_day_is_read_by_its_window_and_only_year_0_counts_as_null(
+    mysql_db, airflow_conn, warehouse_db, tmp_path
+):
+    conn = mysql_db.connect()
+    cur = conn.cursor()
+    cur.execute("SET SESSION sql_mode = ''")
+    cur.execute(MYSQL_DDL)
+    cur.execute("CREATE INDEX events_updated_at ON events (updated_at)")
+    cur.executemany("INSERT INTO events VALUES (%s, %s, %s)", ZERO_PART_ROWS)
+    conn.commit()
+    airflow_conn("test_src", mysql_db)
+    flow = write_flow(tmp_path, "zeros", {"conn_id": "test_src", "dialect": "mysql"}, table_yaml("load"))
+    table = flow.table("events")
+
+    summary = extract_table(flow, table, WINDOW)
+    assert (summary.null_cursor_rows, summary.rows_staged) == (2, 3)
+    assert [r[0] for r in dump(warehouse_db, "raw_test.events", "event_id")] == [1, 2, 3]
+
+    # 2026-11-00 10:30 Vancouver sorts between 2026-10-31 23:59:59 and 2026-11-01 00:00 local
+    # (07:00 UTC): the hour before that reads it, and it lands as NULL, counted.
+    before_november = Window(
+        dt.datetime(2026, 11, 1, 6, tzinfo=UTC), dt.datetime(2026, 11, 1, 7, tzinfo=UTC), "test"
+    )
+    summary = extract_table(flow, table, before_november)
+    assert summary.rows_staged == 3  # row 4, and the two no window selects
+    assert summary.zero_dates_nulled == 2  # rows 3 and 4
+    rows = dump(warehouse_db, "raw_test.events", "event_id")
+    assert [(r[0], r[2]) for r in rows][1:] == [(2, None), (3, None), (4, None)]
+
+    # The NULL-cursor count is an index range, not a scan of the table.
+    source = open_source("mysql", "test_src")
+    try:
+        predicate = source.null_cursor_predicate(table, source.describe(table))
+    finally:
+        source.close()
+    cur.execute(f"EXPLAIN SELECT count(*) FROM events WHERE {predicate}")
+    columns = [d[0] for d in cur.description]
+    plan = dict(zip(columns, cur.fetchone(), strict=True))
+    conn.close()
+    assert (plan["key"], plan["type"]) == ("events_updated_at", "range"), plan
