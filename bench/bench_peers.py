@@ -138,7 +138,7 @@ def install_venv(venv: Path, packages: list[str]) -> None:
         subprocess.run(step, check=True, capture_output=True, text=True, timeout=1800)
 
 
-def prepare_peer(name: str, reinstall: bool) -> Peer:
+def prepare_peer(name: str, reinstall: bool, env: dict) -> Peer:
     """Install ``name`` into ``.bench-venv/<name>`` unless it is there with the same packages."""
     packages = PEER_PACKAGES[name]
     venv = VENVS / name
@@ -167,7 +167,7 @@ def prepare_peer(name: str, reinstall: bool) -> Peer:
             peer.command = venv / "bin" / "ingestr"
             kind = "a self-contained binary" if requires == "None" else f"requires {requires}"
             peer.note = (
-                f"{kind}, {last_line(output(str(peer.command), '--version'))}; it keeps no cursor state (without --interval-start "
+                f"{kind}, {last_line(output(str(peer.command), '--version', env=env))}; it keeps no cursor state (without --interval-start "
                 "every run reads the whole table), so it is given the engine's windows"
             )
         else:
@@ -175,7 +175,7 @@ def prepare_peer(name: str, reinstall: bool) -> Peer:
                 output(str(python), "-c", "import sling_linux_amd64 as s; print(s.SLING_BIN)")
             )
             peer.note = (
-                f"runs {peer.command.relative_to(REPO)} ({last_line(output(str(peer.command), '--version'))}); its cursor is "
+                f"runs {peer.command.relative_to(REPO)} ({last_line(output(str(peer.command), '--version', env=env))}); its cursor is "
                 "the target's max(updated_at)"
             )
     except subprocess.CalledProcessError as exc:
@@ -185,9 +185,20 @@ def prepare_peer(name: str, reinstall: bool) -> Peer:
     return peer
 
 
-def output(*argv: str) -> str:
+def peer_env(logs: Path) -> dict:
+    """The peers' environment: their homes (sling's run history, dlt's settings) in ``logs``."""
+    return {
+        **os.environ,
+        "HOME": str(logs / "home"),
+        "SLING_HOME_DIR": str(logs / "home" / ".sling"),
+        "SLING_DISABLE_TELEMETRY": "true",
+        "RUNTIME__DLTHUB_TELEMETRY": "false",
+    }
+
+
+def output(*argv: str, env: dict | None = None) -> str:
     """What ``argv`` prints (on stdout, else on stderr), stripped; raises when it fails."""
-    done = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=120, env=env)
     return done.stdout.strip() or done.stderr.strip()
 
 
@@ -602,12 +613,7 @@ def bench_source(dialect: str, args, peers: dict[str, Peer], env: dict, logs: Pa
             peers,
             args,
             ex.with_connections(env, source, target),
-            {
-                **os.environ,
-                "SLING_HOME_DIR": str(logs / "sling-home"),
-                "SLING_DISABLE_TELEMETRY": "true",
-                "RUNTIME__DLTHUB_TELEMETRY": "false",
-            },
+            peer_env(logs),
             logs,
         )
         for round_ in range(args.rounds):
@@ -783,6 +789,27 @@ def verdicts(dialect: str, tools: list[str], results: dict, args) -> list[str]:
     return found
 
 
+def bench_all(args, logs: Path) -> list[str]:
+    """Prepare the peers, then run every source; returns the verdicts."""
+    peers = {name: prepare_peer(name, args.reinstall, peer_env(logs)) for name in args.peers}
+    for peer in peers.values():
+        if peer.problem:
+            print(f"{peer.name}: NOT RUN: {peer.problem}", flush=True)
+        else:
+            print(f"{peer.name}: {peer.versions}" + (f"; {peer.note}" if peer.note else ""), flush=True)
+    if "dlt" in peers and peers["dlt"].command:
+        print(f"dlt: backend {args.dlt_backend}, loader file format {args.dlt_format or 'dlt default'}")
+    env = ex.child_env(str(logs))
+    found = []
+    for dialect in args.sources.split(","):
+        try:
+            found += bench_source(dialect, args, peers, env, logs)
+        except Exception as exc:  # e.g. a server that is not up: say so, go on with the next source
+            print(f"{dialect} -> postgres: NOT RUN: {type(exc).__name__}: {last_line(str(exc))}")
+            found.append(f"{dialect}: not measured ({type(exc).__name__})")
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -817,24 +844,9 @@ def main() -> None:
         f"load average at start {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}",
         flush=True,
     )
-    peers = {name: prepare_peer(name, args.reinstall) for name in args.peers}
-    for peer in peers.values():
-        if peer.problem:
-            print(f"{peer.name}: NOT RUN: {peer.problem}", flush=True)
-        else:
-            print(f"{peer.name}: {peer.versions}" + (f"; {peer.note}" if peer.note else ""), flush=True)
-    if "dlt" in peers and peers["dlt"].command:
-        print(f"dlt: backend {args.dlt_backend}, loader file format {args.dlt_format or 'dlt default'}")
     logs = Path(tempfile.mkdtemp(prefix="bench-peers-"))
-    env = ex.child_env(str(logs))
-    found = []
     try:
-        for dialect in args.sources.split(","):
-            try:
-                found += bench_source(dialect, args, peers, env, logs)
-            except Exception as exc:  # e.g. a server that is not up: say so, go on with the next source
-                print(f"{dialect} -> postgres: NOT RUN: {type(exc).__name__}: {last_line(str(exc))}")
-                found.append(f"{dialect}: not measured ({type(exc).__name__})")
+        found = bench_all(args, logs)
     finally:
         if args.keep_logs:
             print(f"\nthe tools' output and the dlt pipelines: {logs}")
