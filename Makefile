@@ -12,7 +12,7 @@ TEST_DEBS := $(RUNTIME_DEBS) mariadb-client-core postgresql-client-15 dovecot-im
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt 2>/dev/null | sha1sum | cut -c1-12)
 AIRFLOW_ENV := source scripts/airflow_env.sh
 
-.PHONY: help install system-deps test test-fast lint format bench bench-extract bench-freshness bench-freshness-learning bench-load run connections clean \
+.PHONY: help install system-deps test test-fast lint format bench bench-extract bench-peers bench-freshness bench-freshness-learning bench-load run connections clean \
 	demo demo-stop test-e2e test-docker
 
 help: ## List the targets
@@ -45,10 +45,13 @@ test: install system-deps lint ## Install what is missing, lint, then run the wh
 test-fast: install ## Run the DAG and unit tests only (no servers)
 	$(AIRFLOW_ENV) && AIRFLOW_HOME=$$(mktemp -d) $(BIN)/pytest tests/policy tests/unit $(PYTEST_ARGS)
 
-bench: bench-extract bench-freshness bench-freshness-learning bench-load ## Run every benchmark (prints rows/s or seconds, peak RSS, ratios)
+bench: bench-extract bench-peers bench-freshness bench-freshness-learning bench-load ## Run every benchmark (prints rows/s or seconds, peak RSS, ratios)
 
 bench-extract: install ## Benchmark relational extraction (initial load, merge, nothing new, binary COPY) against the raw pipe and GenericTransfer
 	$(AIRFLOW_ENV) && $(BIN)/python bench/bench_extract.py $(BENCH_ARGS)
+
+bench-peers: install ## Benchmark relational extraction side by side with dlt, ingestr and sling (peers in .bench-venv/; every load md5-checked)
+	$(AIRFLOW_ENV) && $(BIN)/python bench/bench_peers.py $(BENCH_ARGS)
 
 bench-freshness: install ## Benchmark the freshness sweep against a Watchdog-style baseline
 	$(AIRFLOW_ENV) && $(BIN)/python bench/bench_freshness.py $(BENCH_ARGS)

@@ -115,7 +115,7 @@ def case_pipeline(args) -> dict:
             dag: {{dag_id: extract_bench, schedule: "0 * * * *", start_date: "2026-01-01T00:00:00", catchup: false}}
             source: {{conn_id: bench_source, dialect: {args.dialect}}}
             target: {{conn_id: bench_target, schema: {args.schema}}}
-            defaults: {{timezone: America/Vancouver}}
+            defaults: {{timezone: {args.timezone}}}
             tables:
               {args.table or "orders"}:
                 {"source_schema: src" if args.dialect == "postgres" else ""}
@@ -164,11 +164,32 @@ def case_generic(args) -> dict:
     return {"seconds": time.perf_counter() - started, "rss_mb": peak_rss_mb()}
 
 
-def run_child(case: str, env: dict, **kwargs) -> dict:
-    argv = [sys.executable, __file__, "--child", case] + [
+def child_argv(case: str, **kwargs) -> list[str]:
+    """The command line that runs ``case`` of this file in a child process."""
+    return [sys.executable, __file__, "--child", case] + [
         f"--{k.replace('_', '-')}={v}" for k, v in kwargs.items()
     ]
-    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800)
+
+
+def child_env(workdir: str) -> dict:
+    """The environment of the child processes: the project importable, Airflow's home in ``workdir``."""
+    env = dict(os.environ)
+    env.setdefault("AIRFLOW_HOME", workdir)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "include"), str(REPO / "plugins"), str(REPO)])
+    return env
+
+
+def with_connections(env: dict, source, target) -> dict:
+    """``env`` plus the ``bench_source`` and ``bench_target`` connections the engine's flow names."""
+    return {
+        **env,
+        "AIRFLOW_CONN_BENCH_SOURCE": source.airflow_conn_json(),
+        "AIRFLOW_CONN_BENCH_TARGET": target.airflow_conn_json(),
+    }
+
+
+def run_child(case: str, env: dict, **kwargs) -> dict:
+    out = subprocess.run(child_argv(case, **kwargs), env=env, capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
         raise RuntimeError(f"{case} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -212,9 +233,17 @@ def fill_pg(db, rows: int) -> None:
 
 def fill_mysql(db, rows: int) -> None:
     db.execute(MYSQL_SOURCE_DDL)
-    step = 500_000
-    for lo in range(1, rows + 1, step):
-        db.execute(MYSQL_FILL.format(lo=lo, hi=min(lo + step - 1, rows)))
+    fill_more("mysql", db, 1, rows)
+
+
+def fill_more(dialect: str, db, lo: int, hi: int) -> None:
+    """Add the rows ``lo`` to ``hi`` (inclusive) to the source's ``orders``."""
+    if dialect == "postgres":
+        db.execute(PG_FILL.format(lo=lo, hi=hi))
+        return
+    step = 500_000  # MariaDB's sequence tables: one statement per half million rows
+    for start in range(lo, hi + 1, step):
+        db.execute(MYSQL_FILL.format(lo=start, hi=min(start + step - 1, hi)))
 
 
 def line(name: str, rows: int, seconds: float, rss: float | None, ratios: str = "") -> None:
@@ -231,9 +260,7 @@ def bench_source(dialect: str, args, env: dict) -> list[str]:
         postgres_database("bench_tgt") as target,
         postgres_database("bench_src") if dialect == "postgres" else mysql_database("bench_src") as source,
     ):
-        env = dict(env)
-        env["AIRFLOW_CONN_BENCH_SOURCE"] = source.airflow_conn_json()
-        env["AIRFLOW_CONN_BENCH_TARGET"] = target.airflow_conn_json()
+        env = with_connections(env, source, target)
         print(f"\n== {dialect} -> postgres: filling {args.rows:,} source rows ...", flush=True)
         (fill_pg if dialect == "postgres" else fill_mysql)(source, args.rows)
 
@@ -319,12 +346,7 @@ def bench_source(dialect: str, args, env: dict) -> list[str]:
 
 
 def bench_big(dialect: str, args, env: dict, source, ours: dict) -> dict:
-    if dialect == "postgres":
-        source.execute(PG_FILL.format(lo=args.rows + 1, hi=args.big_rows))
-    else:
-        step = 500_000
-        for lo in range(args.rows + 1, args.big_rows + 1, step):
-            source.execute(MYSQL_FILL.format(lo=lo, hi=min(lo + step - 1, args.big_rows)))
+    fill_more(dialect, source, args.rows + 1, args.big_rows)
     big = run_child("pipeline", env, dialect=dialect, schema="bench_3m", workdir=args.workdir)
     assert big["rows"] == args.big_rows, big
     line(
@@ -417,23 +439,33 @@ def time_variants(target, variants: dict, rounds: int, setup: list[str]) -> dict
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def bench_merge(dialect: str, args, env: dict, source, target) -> list[str]:
-    """Cases (b) 50k updated + 50k new rows merged into the 1M-row target, (c) nothing new.
+def index_cursor(dialect: str, source) -> None:
+    """The index on the cursor column an incrementally read table has.
 
-    The source gets an index on the cursor column first, as an incrementally read table has:
-    without it the source scans every row to find none, which is the source's time, not ours.
+    Without it the source scans every row to find none, which is the source's time, not ours.
     """
-    top = max(args.rows, args.big_rows)
-    change = PG_CHANGE if dialect == "postgres" else MYSQL_CHANGE
     source.execute(
         f"CREATE INDEX orders_updated_at ON {'src.' if dialect == 'postgres' else ''}orders (updated_at)"
     )
-    source.execute(change.format(lo=args.rows - CHANGED_ROWS, hi=args.rows))
-    if dialect == "postgres":
-        source.execute(PG_FILL.format(lo=top + 1, hi=top + CHANGED_ROWS))
-    else:
-        source.execute(MYSQL_FILL.format(lo=top + 1, hi=top + CHANGED_ROWS))
+
+
+def change_rows(dialect: str, source, rows: int, top: int) -> int:
+    """Case (b)'s changes: the last ``CHANGED_ROWS`` of the first ``rows`` rows updated, as many new.
+
+    The new rows get the ids after ``top``. Every changed row, and only they, gets an
+    ``updated_at`` after ``CHANGES_START`` (and before ``QUIET_START``). Returns the rows changed.
+    """
+    change = PG_CHANGE if dialect == "postgres" else MYSQL_CHANGE
+    source.execute(change.format(lo=rows - CHANGED_ROWS, hi=rows))
+    fill_more(dialect, source, top + 1, top + CHANGED_ROWS)
     source.execute(change.format(lo=top, hi=top + CHANGED_ROWS))
+    return min(CHANGED_ROWS, rows) + CHANGED_ROWS
+
+
+def bench_merge(dialect: str, args, env: dict, source, target) -> list[str]:
+    """Cases (b) 50k updated + 50k new rows merged into the 1M-row target, (c) nothing new."""
+    index_cursor(dialect, source)
+    change_rows(dialect, source, args.rows, max(args.rows, args.big_rows))
     # The variants' target: the 1M rows as case (b) finds them, with the primary key.
     target.execute(
         "CREATE SCHEMA bench_var",
@@ -502,9 +534,7 @@ def bench_binary(args, env: dict) -> list[str]:
     import statistics
 
     with postgres_database("bench_tgt") as target, postgres_database("bench_src") as source:
-        env = dict(env)
-        env["AIRFLOW_CONN_BENCH_SOURCE"] = source.airflow_conn_json()
-        env["AIRFLOW_CONN_BENCH_TARGET"] = target.airflow_conn_json()
+        env = with_connections(env, source, target)
         print(f"\n== postgres -> postgres, types unchanged (timestamptz): {args.rows:,} rows", flush=True)
         source.execute(
             PG_SOURCE_DDL.replace(" timestamp,", " timestamptz,").replace(
@@ -571,9 +601,7 @@ def bench_binary(args, env: dict) -> list[str]:
 def bench_mysql_text(args, env: dict) -> list[str]:
     """Large text values: the dense (escaped) load against the same bytes in plain letters."""
     with postgres_database("bench_tgt") as target, mysql_database("bench_src") as source:
-        env = dict(env)
-        env["AIRFLOW_CONN_BENCH_SOURCE"] = source.airflow_conn_json()
-        env["AIRFLOW_CONN_BENCH_TARGET"] = target.airflow_conn_json()
+        env = with_connections(env, source, target)
         print(f"\n== mysql -> postgres: {args.text_rows} rows of 256 KB text values", flush=True)
         results = {}
         for kind, piece in TEXT_PIECES.items():
@@ -626,6 +654,7 @@ def main() -> None:
     parser.add_argument("--text-copy", type=int, default=0)
     parser.add_argument("--window-start")
     parser.add_argument("--window-end")
+    parser.add_argument("--timezone", default="America/Vancouver", help="of the source's naive timestamps")
     args = parser.parse_args()
     if args.child:
         result = {"pipeline": case_pipeline, "generic": case_generic}[args.child](args)
@@ -634,9 +663,7 @@ def main() -> None:
     import tempfile
 
     args.workdir = tempfile.mkdtemp(prefix="bench-extract-")
-    env = dict(os.environ)
-    env.setdefault("AIRFLOW_HOME", args.workdir)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "include"), str(REPO / "plugins"), str(REPO)])
+    env = child_env(args.workdir)
     print(f"extraction benchmark: {args.rows:,} rows of 11 mixed-type columns; each case in its own process")
     verdicts = []
     for dialect in args.sources.split(","):
