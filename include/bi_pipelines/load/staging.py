@@ -22,7 +22,7 @@ from typing import Any
 
 from bi_pipelines.core.errors import PermanentError
 from bi_pipelines.db.pgcompat import BinaryCopyStream, copy_in
-from bi_pipelines.db.rows import RowStream, iter_batches
+from bi_pipelines.db.rows import RowStream, iter_batches, prefetched
 from bi_pipelines.load.copy_text import NulCounter, encode_rows
 from bi_pipelines.load.redshift import S3Staging, csv_line
 from bi_pipelines.load.tables import normalise_type
@@ -101,14 +101,20 @@ def stage_copy(
         chunks = (nul.copy_text(chunk) for chunk in stream.copy_chunks())
     else:
         chunks = encode_rows(stream.batches(), nul)
+    # The source is read, and its chunks prepared, in a thread while earlier chunks are copied.
+    reader = prefetched(chunks)
     try:
-        return copy_in(cur, f"COPY {staging} ({_columns_sql(stream, quote)}) FROM STDIN{options}", chunks)
+        return copy_in(cur, f"COPY {staging} ({_columns_sql(stream, quote)}) FROM STDIN{options}", reader)
     except Exception as exc:
         rejected = rejected_value_error(exc, target or staging, stream.columns)
         if rejected is None:
             raise
         # from None: the driver's error carries the context, which may hold a whole input row.
         raise rejected from None
+    finally:
+        # Stops and joins the reading thread now, not when the generator is collected: the
+        # caller closes the source connection next.
+        reader.close()
 
 
 def binary_fits(stream: RowStream, staging_types: dict[str, str]) -> bool:
