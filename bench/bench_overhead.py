@@ -76,11 +76,11 @@ START_TIMEOUT = 600
 RUN_TIMEOUT = 600
 FIRST_QUERY = re.compile(r"first source query (?P<after>[\d.]+) s after the task started")
 TIMINGS = re.compile(
-    r"timings: began (?P<began>[\d.]+) s after the task started; source connected in "
-    r"(?P<source_connect>[\d.]+) s \(session set up in (?P<session>[\d.]+) s\), warehouse "
-    r"connected in (?P<warehouse_connect>[\d.]+) s, described in (?P<describe>[\d.]+) s, NULL "
-    r"cursors counted in (?P<null_count>[\d.]+) s, target table ready in (?P<ensure_table>[\d.]+) s; "
-    r"first row (?P<first_row>[\d.]+) s, done (?P<done>[\d.]+) s"
+    r"timings: began (?P<began>[\d.]+) s after the task started; source connection looked up in "
+    r"(?P<source_lookup>[\d.]+) s, connected in (?P<source_connect>[\d.]+) s, session set up in "
+    r"(?P<session>[\d.]+) s; warehouse connected in (?P<warehouse_connect>[\d.]+) s; described in "
+    r"(?P<describe>[\d.]+) s; NULL cursors counted in (?P<null_count>[\d.]+) s; target table ready in "
+    r"(?P<ensure_table>[\d.]+) s; first row (?P<first_row>[\d.]+) s, done (?P<done>[\d.]+) s"
 )
 # The steps of the breakdown child, in order; each timed once per child process.
 IMPORT_STEPS = (
@@ -378,7 +378,8 @@ def bench_local_executor(env: dict[str, str], home: Path, repeat: int, logs: Pat
     print("  in the task, from its timing lines (medians over the task runs):", flush=True)
     for key, name in (
         ("began", "callable began to extract_table (imports, context, window)"),
-        ("source_connect", "source connection: lookup, hooks import, connect, login"),
+        ("source_lookup", "source connection: lookup (credentials backend, API server)"),
+        ("source_connect", "source connection: hooks import, connect, login"),
         ("session", "source session settings"),
         ("warehouse_connect", "warehouse connection: lookup, connect, session settings"),
         ("describe", "describe (source catalog)"),

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from bi_pipelines.core.errors import ExtractionError
 from bi_pipelines.core.windows import Window
-from bi_pipelines.db.connections import open_dbapi
+from bi_pipelines.db.connections import get_connection, open_dbapi
 from bi_pipelines.db.rows import RowStream
 from bi_pipelines.load.publish import Merge, ReplaceAll
 from bi_pipelines.load.tables import Column, TargetTable
@@ -89,18 +89,33 @@ class StepClock:
         return dataclasses.replace(stream, batches=noted(stream.batches), copy_chunks=copy_chunks)
 
 
-def open_source(dialect: str, conn_id: str, connected: Callable[[], None] | None = None) -> RelationalSource:
+def open_source(
+    dialect: str, conn_id: str, clock: StepClock | None = None, where: str | None = None
+) -> RelationalSource:
     """Open the source behind ``conn_id`` with the reader for its dialect.
+
+    Logs ``first source query N s after the task started`` once the connection is open (looked
+    up, connected, logged in), right before the reader's first statement (its session settings).
 
     Args:
         dialect: ``mysql``, ``postgres`` or ``redshift``.
         conn_id: The Airflow connection id.
-        connected: Called once the connection is open, before its first statement (the
-            reader's session settings).
+        clock: Marks ``source looked up``, ``source connected`` and ``source ready`` on it.
+        where: Names the table and connection in the log line (default: the connection id).
     """
-    conn, _, extra = open_dbapi(conn_id)
-    if connected is not None:
-        connected()
+    clock = clock if clock is not None else StepClock()
+    opening = clock.mark("source opening")
+    airflow_conn = get_connection(conn_id)
+    clock.mark("source looked up")
+    conn, _, extra = open_dbapi(conn_id, airflow_conn=airflow_conn)
+    log.info(
+        "%s: source connected in %.3f s (connection looked up in %.3f s); first source query %.3f s "
+        "after the task started",
+        where or repr(conn_id),
+        clock.mark("source connected") - opening,
+        clock.between("source opening", "source looked up"),
+        clock.marks["source connected"],
+    )
     cls: type[RelationalSource]
     if dialect == "mysql":
         from bi_pipelines.sources.relational.mysql import MySqlSource
@@ -115,10 +130,12 @@ def open_source(dialect: str, conn_id: str, connected: Callable[[], None] | None
 
         cls = PostgresSource
     try:
-        return cls(conn, conn_id, extra)
+        source = cls(conn, conn_id, extra)
     except BaseException:
         conn.close()
         raise
+    clock.mark("source ready")
+    return source
 
 
 def extract_table(
@@ -154,19 +171,8 @@ def extract_table(
     clock.mark("begin")
     where = f"{flow.dag.dag_id}.{table.name} (connection {flow.source_conn_id!r})"
     read_window = window.widened(table.lookback) if table.incremental else None
-
-    def connected() -> None:
-        clock.mark("source connected")
-        log.info(
-            "%s: source connected in %.3f s; first source query %.3f s after the task started",
-            where,
-            clock.between("begin", "source connected"),
-            clock.marks["source connected"],
-        )
-
-    source = open_source(flow.source_dialect, flow.source_conn_id, connected)
+    source = open_source(flow.source_dialect, flow.source_conn_id, clock, where)
     try:
-        clock.mark("source ready")
         warehouse = Warehouse.connect(flow.target_conn_id)
         try:
             clock.mark("warehouse connected")
@@ -245,13 +251,14 @@ def log_timings(where: str, clock: StepClock) -> None:
     marks = clock.marks
     first_row = marks.get("first row")
     log.info(
-        "%s: timings: began %.3f s after the task started; source connected in %.3f s (session "
-        "set up in %.3f s), warehouse connected in %.3f s, described in %.3f s, NULL cursors "
-        "counted in %.3f s, target table ready in %.3f s; first row %s, done %.3f s after the "
-        "task started",
+        "%s: timings: began %.3f s after the task started; source connection looked up in %.3f s, "
+        "connected in %.3f s, session set up in %.3f s; warehouse connected in %.3f s; described "
+        "in %.3f s; NULL cursors counted in %.3f s; target table ready in %.3f s; first row %s, "
+        "done %.3f s after the task started",
         where,
         marks["begin"],
-        clock.between("begin", "source connected"),
+        clock.between("source opening", "source looked up"),
+        clock.between("source looked up", "source connected"),
         clock.between("source connected", "source ready"),
         clock.between("source ready", "warehouse connected"),
         clock.between("warehouse connected", "described"),

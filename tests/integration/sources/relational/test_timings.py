@@ -14,8 +14,8 @@ from tests.integration.sources.relational.test_mysql_to_warehouse import BOOKING
 pytestmark = pytest.mark.integration
 
 FIRST_QUERY = re.compile(
-    r"extract_obe\.bookings \(connection 'test_obe'\): source connected in (?P<connect>[\d.]+) s; "
-    r"first source query (?P<first>[\d.]+) s after the task started"
+    r"extract_obe\.bookings \(connection 'test_obe'\): source connected in (?P<connect>[\d.]+) s "
+    r"\(connection looked up in [\d.]+ s\); first source query (?P<first>[\d.]+) s after the task started"
 )
 TIMINGS = re.compile(
     r"extract_obe\.bookings \(connection 'test_obe'\): timings: began (?P<began>[\d.]+) s after the "

@@ -37,15 +37,31 @@ class RecordingConnection:
         pass
 
 
-def test_connected_is_called_before_the_first_source_statement(monkeypatch):
+def test_the_first_source_query_is_logged_before_the_first_source_statement(monkeypatch):
     conn = RecordingConnection()
-    monkeypatch.setattr(pipeline, "open_dbapi", lambda conn_id: (conn, "mysql", {}))
-    statements_when_connected = []
+    monkeypatch.setattr(pipeline, "get_connection", lambda conn_id: "the airflow connection")
+    monkeypatch.setattr(pipeline, "open_dbapi", lambda conn_id, airflow_conn: (conn, "mysql", {}))
+    logged = []
+    monkeypatch.setattr(
+        pipeline.log, "info", lambda message, *args: logged.append((message % args, len(conn.statements)))
+    )
 
-    source = open_source("mysql", "obe_mysql", lambda: statements_when_connected.append(len(conn.statements)))
+    clock = StepClock()
+    source = open_source("mysql", "obe_mysql", clock, "extract_obe_mysql.bookings")
 
-    assert statements_when_connected == [0]
+    assert len(logged) == 1
+    message, statements_by_then = logged[0]
+    assert statements_by_then == 0
     assert conn.statements  # the reader's session settings came after
+    assert message.startswith("extract_obe_mysql.bookings: source connected in ")
+    assert f"first source query {clock.marks['source connected']:.3f} s after the task started" in message
+    marks = clock.marks
+    assert (
+        marks["source opening"]
+        <= marks["source looked up"]
+        <= marks["source connected"]
+        <= marks["source ready"]
+    )
     source.close()
 
 
