@@ -31,7 +31,8 @@ clock of the log record places them against the task instance's ``start_date`` (
 
 Not a test: ``make bench-overhead``. Prints the machine's load average next to the numbers.
 
-Usage: python bench/bench_overhead.py [--repeat 3] [--skip-dags-test] [--skip-airflow]
+Usage: python bench/bench_overhead.py [--repeat 3] [--cases imports,catalog,dags-test,local-executor]
+       [--logs DIR]
 """
 
 from __future__ import annotations
@@ -182,6 +183,99 @@ def child_imports() -> dict:
     }
 
 
+CATALOG_ROUNDS = 20
+CASES = ("imports", "catalog", "dags-test", "local-executor")
+
+
+def child_catalog() -> dict:
+    """Per table of the flow: seconds and catalog queries of ``describe`` and of ``ensure_table`` on
+    an existing target, each the median of :data:`CATALOG_ROUNDS` (run with ``--child catalog``)."""
+    from bi_pipelines.load import warehouse as warehouse_module
+    from bi_pipelines.load.tables import Column, TargetTable
+    from bi_pipelines.load.warehouse import Warehouse
+    from bi_pipelines.sources.relational.pipeline import open_source
+    from bi_pipelines.sources.relational.reader import check_columns
+    from bi_pipelines.sources.relational.spec import CONFIG_DIR, load_flow
+
+    statements: list[str] = []
+    reads: list[str] = []
+    for name in ("existing_column_types", "has_unique_key", "droppable_primary_key", "existing_columns"):
+        real = getattr(warehouse_module, name)
+
+        def counted(*args, _real=real, _name=name, **kwargs):
+            reads.append(_name)
+            return _real(*args, **kwargs)
+
+        setattr(warehouse_module, name, counted)
+    flow = load_flow(CONFIG_DIR / f"{DAG_ID}.yaml")
+    source = open_source(flow.source_dialect, flow.source_conn_id)
+    source.conn = CountingConnection(source.conn, statements)
+    warehouse = Warehouse.connect(flow.target_conn_id)
+    result: dict[str, dict] = {"describe": {}, "ensure_table": {}}
+    try:
+        for table in flow.tables:
+            times, queries = [], []
+            for _ in range(CATALOG_ROUNDS):
+                statements.clear()
+                started = time.perf_counter()
+                columns = check_columns(table, source.describe(table), table.name)
+                times.append(time.perf_counter() - started)
+                queries.append(sum("information_schema" in s.lower() for s in statements))
+            result["describe"][table.name] = {"seconds": median(times), "queries": max(queries)}
+            target = TargetTable(
+                flow.target_schema,
+                table.target_table,
+                tuple(Column(c.name, c.target_type) for c in columns),
+                table.primary_key,
+            )
+            warehouse.ensure_table(target)  # creates it on the first run of the benchmark
+            times, queries = [], []
+            for _ in range(CATALOG_ROUNDS):
+                reads.clear()
+                started = time.perf_counter()
+                warehouse.ensure_table(target)
+                times.append(time.perf_counter() - started)
+                queries.append(len(reads))
+            result["ensure_table"][table.name] = {
+                "seconds": median(times),
+                "queries": max(queries),
+                "columns": len(columns),
+            }
+    finally:
+        warehouse.close()
+        source.close()
+    return result
+
+
+class CountingConnection:
+    """A DB-API connection whose cursors record the statements they run."""
+
+    def __init__(self, conn, statements: list[str]):
+        self._conn, self._statements = conn, statements
+
+    def cursor(self, *args):
+        cursor, statements = self._conn.cursor(*args), self._statements
+
+        class Counting:
+            def execute(self, sql, params=None):
+                statements.append(sql)
+                return cursor.execute(sql, params)
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return cursor.__exit__(*exc)
+
+            def __getattr__(self, name):
+                return getattr(cursor, name)
+
+        return Counting()
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+
 # -- set-up -------------------------------------------------------------------------------------------
 def as_demo(db) -> DemoDatabase:
     return DemoDatabase(db.kind, db.host, db.port, db.user, "", db.name)
@@ -232,6 +326,25 @@ def bench_breakdown_imports(env: dict[str, str], repeat: int) -> None:
         + ", ".join(f"{m} {'yes' if loaded else 'no'}" for m, loaded in modules.items()),
         flush=True,
     )
+
+
+def bench_catalog(env: dict[str, str]) -> None:
+    out = run_timed([sys.executable, __file__, "--child", "catalog"], env)
+    if out["returncode"] != 0:
+        raise RuntimeError(f"the catalog breakdown failed:\n{out['output'][-4000:]}")
+    result = json.loads(out["output"].strip().splitlines()[-1].split(None, 1)[1])
+    for table, d in result["describe"].items():
+        e = result["ensure_table"][table]
+        line(
+            f"  {table} ({e['columns']} columns): describe, {d['queries']} source catalog quer"
+            f"{'y' if d['queries'] == 1 else 'ies'}",
+            d["seconds"],
+        )
+        line(
+            f"  {table}: ensure_table (table exists), {e['queries']} warehouse catalog quer"
+            f"{'y' if e['queries'] == 1 else 'ies'}",
+            e["seconds"],
+        )
 
 
 def bench_dags_test(env: dict[str, str], repeat: int, import_airflow: float, logs: Path | None) -> None:
@@ -420,15 +533,16 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=3, help="repetitions of each case (the median is shown)"
     )
-    parser.add_argument("--skip-dags-test", action="store_true", help="skip the `airflow dags test` cases")
-    parser.add_argument("--skip-airflow", action="store_true", help="skip the LocalExecutor case")
+    parser.add_argument(
+        "--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)} (default: all)"
+    )
     parser.add_argument("--logs", type=Path, help="keep the output of every process and task in this folder")
     parser.add_argument("--child")
     args = parser.parse_args()
     if args.logs is not None:
         args.logs.mkdir(parents=True, exist_ok=True)
     if args.child:
-        print(json.dumps({"imports": child_imports}[args.child]()))
+        print(json.dumps({"imports": child_imports, "catalog": child_catalog}[args.child]()))
         return
 
     now = dt.datetime.now(dt.UTC)
@@ -476,13 +590,21 @@ def main() -> None:
                 f"median of {args.repeat}; {load()}",
                 flush=True,
             )
+            cases = args.cases.split(",")
+            unknown = set(cases) - set(CASES)
+            if unknown:
+                raise SystemExit(f"unknown cases {sorted(unknown)}; choose from {', '.join(CASES)}")
             import_airflow = bench_import_airflow(env, args.repeat)
-            print("breakdown of a task process's start (after what the worker has imported):", flush=True)
-            bench_breakdown_imports(env, args.repeat)
-            if not args.skip_dags_test:
+            if "imports" in cases:
+                print("breakdown of a task process's start (after what the worker has imported):", flush=True)
+                bench_breakdown_imports(env, args.repeat)
+            if "catalog" in cases:
+                print(f"catalog queries per table, median of {CATALOG_ROUNDS} in one process:", flush=True)
+                bench_catalog(env)
+            if "dags-test" in cases:
                 bench_dags_test(env, args.repeat, import_airflow, args.logs)
                 print(f"   ({load()})", flush=True)
-            if not args.skip_airflow:
+            if "local-executor" in cases:
                 bench_local_executor(env, home, args.repeat, args.logs)
                 print(f"   ({load()})", flush=True)
     finally:
