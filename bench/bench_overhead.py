@@ -434,7 +434,7 @@ def bench_local_executor(env: dict[str, str], home: Path, repeat: int, logs: Pat
         client.set_paused(DAG_ID, False)
         time.sleep(3)
         client.wait_until_idle([DAG_ID], RUN_TIMEOUT)
-        runs, tasks = [], []
+        runs, tasks, windows = [], [], []
         for attempt in range(repeat + 1):  # a first run warms the worker's caches: not counted
             triggered = time.time()
             run_id = client.trigger(DAG_ID, unpause=False)["dag_run_id"]
@@ -447,6 +447,7 @@ def bench_local_executor(env: dict[str, str], home: Path, repeat: int, logs: Pat
                 print(f"  note: {run_id} overlapped {len(others)} scheduled run(s)", flush=True)
             if attempt:
                 runs.append(parse_time(run["end_date"]).timestamp() - triggered)
+                windows.append((triggered, parse_time(run["end_date"]).timestamp() + 1.0))
                 tasks.extend(task_timings(client, run_id))
         memory = measure_memory([s.pid for s in services if s.pid])
     finally:
@@ -458,6 +459,7 @@ def bench_local_executor(env: dict[str, str], home: Path, repeat: int, logs: Pat
                     shutil.copy(service.log_path, logs / service.log_path.name)
             if (home / "logs").exists():
                 shutil.copytree(home / "logs", logs / "airflow-logs", dirs_exist_ok=True)
+    calls = execution_api_calls(services[0].log_path, windows)
     count = f"{len(tasks)} task runs"
     to_first = median(t["to_first_query"] for t in tasks)
     duration = median(t["duration"] for t in tasks)
@@ -502,6 +504,53 @@ def bench_local_executor(env: dict[str, str], home: Path, repeat: int, logs: Pat
         line(f"    {name}", median(t["steps"][key] for t in tasks))
     line("    first row, after the task callable began", median(t["steps"]["first_row"] for t in tasks))
     line("    done, after the task callable began", median(t["steps"]["done"] for t in tasks))
+    line(
+        "  after extract_table: return value to XCom, asset event, state (Airflow's)",
+        median(t["duration"] - t["airflow"] - t["steps"]["done"] for t in tasks),
+    )
+    total_calls = sum(n for n, _ in calls.values())
+    total_ms = sum(ms for _, ms in calls.values())
+    print(
+        f"  execution API calls per task (api-server access log, server-side time): "
+        f"{total_calls / len(tasks):.1f} calls, {total_ms / len(tasks):.0f} ms",
+        flush=True,
+    )
+    for kind, (n, ms) in sorted(calls.items(), key=lambda item: -item[1][0]):
+        print(f"    {kind:<56} {n / len(tasks):5.1f} calls  {ms / n:6.1f} ms each", flush=True)
+
+
+ACCESS_LINE = re.compile(
+    r"^(?P<at>\S+) .*\[http\.access\].* duration_us=(?P<us>\d+) .*method=(?P<method>[A-Z]+) "
+    r"path=/execution/(?P<path>\S+)"
+)
+_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f-]{27}$")
+
+
+def execution_api_calls(api_log: Path, windows: list[tuple[float, float]]) -> dict[str, tuple[int, float]]:
+    """``{kind: (calls, server milliseconds)}`` of the execution API calls made during ``windows``.
+
+    The kind is the method and path with the task instance id, DAG, run and key left out
+    (``POST xcoms``, ``PATCH task-instances/run``, ``GET connections/obe_mysql``).
+    """
+    calls: dict[str, tuple[int, float]] = {}
+    for text in api_log.read_text(errors="replace").splitlines():
+        match = ACCESS_LINE.match(text)
+        if match is None:
+            continue
+        at = parse_time(match["at"]).timestamp()
+        if not any(start <= at <= end for start, end in windows):
+            continue
+        parts = match["path"].split("?")[0].split("/")
+        if parts[0] == "task-instances" and len(parts) > 2 and _ID.match(parts[1]):
+            kind = f"task-instances/{'/'.join(parts[2:])}"
+        elif parts[0] == "connections":
+            kind = "/".join(parts[:2])
+        else:
+            kind = parts[0]
+        key = f"{match['method']} {kind}"
+        n, ms = calls.get(key, (0, 0.0))
+        calls[key] = (n + 1, ms + int(match["us"]) / 1000)
+    return calls
 
 
 def overlaps(one: dict, other: dict) -> bool:
