@@ -335,15 +335,12 @@ def bench_catalog(env: dict[str, str]) -> None:
     result = json.loads(out["output"].strip().splitlines()[-1].split(None, 1)[1])
     for table, d in result["describe"].items():
         e = result["ensure_table"][table]
-        line(
-            f"  {table} ({e['columns']} columns): describe, {d['queries']} source catalog quer"
-            f"{'y' if d['queries'] == 1 else 'ies'}",
-            d["seconds"],
-        )
-        line(
-            f"  {table}: ensure_table (table exists), {e['queries']} warehouse catalog quer"
+        print(
+            f"  {table:<18} {e['columns']:>2} columns: describe {d['seconds'] * 1000:6.2f} ms, "
+            f"{d['queries']} source catalog quer{'y' if d['queries'] == 1 else 'ies'}; ensure_table "
+            f"(table exists) {e['seconds'] * 1000:6.2f} ms, {e['queries']} warehouse catalog quer"
             f"{'y' if e['queries'] == 1 else 'ies'}",
-            e["seconds"],
+            flush=True,
         )
 
 
