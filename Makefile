@@ -12,7 +12,11 @@ TEST_DEBS := $(RUNTIME_DEBS) mariadb-client-core postgresql-client-15 dovecot-im
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt 2>/dev/null | sha1sum | cut -c1-12)
 AIRFLOW_ENV := source scripts/airflow_env.sh
 
+<<<<<<< HEAD
 .PHONY: help install system-deps test test-fast lint format bench bench-extract bench-peers bench-freshness bench-freshness-learning bench-load run connections clean \
+=======
+.PHONY: help install system-deps test test-fast lint format bench bench-extract bench-freshness bench-freshness-learning bench-load bench-overhead run connections clean \
+>>>>>>> per-run-overhead
 	demo demo-stop test-e2e test-docker
 
 help: ## List the targets
@@ -45,7 +49,11 @@ test: install system-deps lint ## Install what is missing, lint, then run the wh
 test-fast: install ## Run the DAG and unit tests only (no servers)
 	$(AIRFLOW_ENV) && AIRFLOW_HOME=$$(mktemp -d) $(BIN)/pytest tests/policy tests/unit $(PYTEST_ARGS)
 
+<<<<<<< HEAD
 bench: bench-extract bench-peers bench-freshness bench-freshness-learning bench-load ## Run every benchmark (prints rows/s or seconds, peak RSS, ratios)
+=======
+bench: bench-extract bench-freshness bench-freshness-learning bench-load bench-overhead ## Run every benchmark (prints rows/s or seconds, peak RSS, ratios)
+>>>>>>> per-run-overhead
 
 bench-extract: install ## Benchmark relational extraction (initial load, merge, nothing new, binary COPY) against the raw pipe and GenericTransfer
 	$(AIRFLOW_ENV) && $(BIN)/python bench/bench_extract.py $(BENCH_ARGS)
@@ -61,6 +69,9 @@ bench-freshness-learning: install ## Replay learned vs fixed freshness threshold
 
 bench-load: install ## Benchmark publishes (IMAP 50k-row reprocess) against the first load of the same rows
 	$(AIRFLOW_ENV) && $(BIN)/python bench/bench_load.py
+
+bench-overhead: install ## Benchmark a small DAG's per-run overhead to its first source query (dags test, LocalExecutor, breakdown)
+	$(AIRFLOW_ENV) && $(BIN)/python bench/bench_overhead.py $(BENCH_ARGS)
 
 # `make run`/`make demo` switches, honoured when given on the command line only (an exported PORT
 # or HOST in the shell must not move the UI): METADATA_DB=sqlite|postgres, HOST=0.0.0.0, PORT=8090.

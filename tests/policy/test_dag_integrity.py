@@ -154,6 +154,12 @@ def test_every_task_has_a_failure_callback_and_a_timeout(dag):
         assert dt.timedelta(minutes=1) <= task.execution_timeout <= dt.timedelta(hours=6), where
 
 
+def test_a_tasks_return_value_is_one_xcom(dag):
+    """Not one more XCom per key of a returned dict: each is an execution API call per task run."""
+    unrolled = [t.task_id for t in dag.tasks if getattr(t, "multiple_outputs", False)]
+    assert unrolled == [], f"{dag.dag_id}: tasks unrolling their return value: {unrolled}"
+
+
 @pytest.mark.parametrize("dag_id", sorted(d for d in EXPECTED_DAGS if d.startswith("extract_")))
 def test_extraction_tasks_declare_the_warehouse_tables_they_write(dagbag, dag_id):
     """Each extraction writes a table: it is an Asset outlet, so downstream DAGs can follow the data."""

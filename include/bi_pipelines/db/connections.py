@@ -110,25 +110,36 @@ def is_authentication_failure(exc: BaseException) -> bool:
     return bool(_LIBPQ_AUTH_TEXT.search(str(exc)))
 
 
-def _connect_once(conn_type: str, conn_id: str, where: str, password: str | None):
+def _connect_once(conn_type: str, conn_id: str, where: str, airflow_conn):
     from bi_pipelines.db import hooks
 
     try:
-        return hooks.connect(conn_type, conn_id)
+        return hooks.connect(conn_type, conn_id, airflow_conn)
     except Exception as exc:
         if not is_authentication_failure(exc):
             raise
         raise AuthenticationError(
-            f"{where} refused the login: {describe(exc, [password])}. Fix the login or password of "
+            f"{where} refused the login: {describe(exc, [airflow_conn.password])}. Fix the login or password of "
             f"connection {conn_id!r} (its credentials file or the Airflow connection); not retried, "
             "so the account is not locked"
         ) from None
 
 
 def open_dbapi(
-    conn_id: str, attempts: int | None = None, backoff: float | None = None
+    conn_id: str, attempts: int | None = None, backoff: float | None = None, airflow_conn=None
 ) -> tuple[Any, str, dict[str, Any]]:
     """Open a DB-API connection for ``conn_id``, retrying refused or timed-out connects.
+
+    The Airflow connection is looked up once and handed to the provider hook, which would
+    otherwise look it up again (in a task, every lookup asks the credentials backend, and that
+    asks the API server whether Airflow defines the connection itself).
+
+    Args:
+        conn_id: The Airflow connection id.
+        attempts: Connect attempts (default :data:`CONNECT_ATTEMPTS`).
+        backoff: Seconds before the first retry (default :data:`CONNECT_BACKOFF_SECONDS`).
+        airflow_conn: ``conn_id``'s Airflow connection when the caller has looked it up already
+            (:func:`get_connection`); default: looked up here.
 
     Returns:
         ``(connection, conn_type, extra)``.
@@ -142,7 +153,8 @@ def open_dbapi(
     """
     attempts = attempts or CONNECT_ATTEMPTS
     backoff = CONNECT_BACKOFF_SECONDS if backoff is None else backoff
-    airflow_conn = get_connection(conn_id)
+    if airflow_conn is None:
+        airflow_conn = get_connection(conn_id)
     conn_type = airflow_conn.conn_type
     if conn_type not in SUPPORTED_TYPES:
         raise ConfigError(
@@ -158,7 +170,7 @@ def open_dbapi(
         secrets=[airflow_conn.password],
     )
     try:
-        conn = policy(_connect_once, conn_type, conn_id, where, airflow_conn.password)
+        conn = policy(_connect_once, conn_type, conn_id, where, airflow_conn)
     except PermanentError:
         raise
     except Exception as exc:  # driver-specific OperationalError types, after the last attempt

@@ -31,25 +31,31 @@ class WarehousePostgresHook(PostgresHook):
     ignored_extra_options = PostgresHook.ignored_extra_options | PROJECT_EXTRA_KEYS
 
 
-def connect(conn_type: str, conn_id: str):
+def connect(conn_type: str, conn_id: str, airflow_conn=None):
     """One connect through the provider hook for ``conn_type``; the caller retries.
 
     Redshift and PostgreSQL connections come back in a transaction (autocommit off), PostgreSQL's
     with the session time zone UTC.
+
+    Args:
+        conn_type: The connection's type (``mysql``, ``postgres``, ``redshift``).
+        conn_id: The Airflow connection id.
+        airflow_conn: ``conn_id``'s Airflow connection, already looked up: the hook then does not
+            look it up again. Default: the hook looks it up.
     """
     if conn_type == "mysql":
-        return TimeoutMySqlHook(mysql_conn_id=conn_id).get_conn()
+        return TimeoutMySqlHook(mysql_conn_id=conn_id, connection=airflow_conn).get_conn()
     if conn_type == "redshift":
         from bi_pipelines.db.redshift_hook import WarehouseRedshiftHook
 
-        redshift = WarehouseRedshiftHook(redshift_conn_id=conn_id).get_conn()
+        redshift = WarehouseRedshiftHook(redshift_conn_id=conn_id, connection=airflow_conn).get_conn()
         redshift.autocommit = False
         return redshift
     if conn_type not in ("postgres", "postgresql"):
         raise ValueError(f"no provider hook for connection type {conn_type!r}")
     # libpq's default when the connection's extra has no connect_timeout of its own.
     os.environ.setdefault("PGCONNECT_TIMEOUT", str(DEFAULT_CONNECT_TIMEOUT))
-    conn = WarehousePostgresHook(postgres_conn_id=conn_id).get_conn()
+    conn = WarehousePostgresHook(postgres_conn_id=conn_id, connection=airflow_conn).get_conn()
     conn.autocommit = False  # type: ignore[attr-defined]  # psycopg 2 or 3, both have it
     with conn.cursor() as cur:
         cur.execute("SET TIME ZONE 'UTC'")

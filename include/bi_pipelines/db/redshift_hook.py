@@ -23,7 +23,8 @@ class WarehouseRedshiftHook(RedshiftSQLHook):
     @cached_property
     def conn(self):
         """The Airflow connection, copied, with only the extras ``redshift_connector`` accepts."""
-        connection = copy.copy(self.get_connection(self.get_conn_id()))
+        # ``self.connection``: the connection handed to the hook, else looked up once.
+        connection = copy.copy(self.connection)
         extra = {k: v for k, v in connection.extra_dejson.items() if k not in PROJECT_EXTRA_KEYS}
         extra.setdefault("timeout", int(extra.pop("connect_timeout", DEFAULT_CONNECT_TIMEOUT)))
         connection.extra = json.dumps(extra)

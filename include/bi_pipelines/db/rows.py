@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -50,7 +50,7 @@ class _Failed:
 _DONE = object()
 
 
-def prefetched(items: Iterable[T], depth: int = 4, name: str = "source-reader") -> Iterator[T]:
+def prefetched(items: Iterable[T], depth: int = 4, name: str = "source-reader") -> Generator[T, None, None]:
     """Iterate ``items`` in a background thread, at most ``depth`` items ahead of the consumer.
 
     Staging reads the source and writes the warehouse; one thread doing both leaves each server

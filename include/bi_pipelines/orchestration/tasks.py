@@ -39,8 +39,15 @@ def fail_fast(fn: F) -> F:
 
 
 def pipeline_task(**task_kwargs: Any) -> Callable[[F], Any]:
-    """``@task(**task_kwargs)`` around :func:`fail_fast`: the decorator every builder uses."""
+    """``@task(**task_kwargs)`` around :func:`fail_fast`: the decorator every builder uses.
+
+    A task's return value is one XCom (``multiple_outputs=False`` unless a builder asks
+    otherwise). Airflow would otherwise unroll a callable annotated ``-> dict`` into one more XCom
+    per key, each its own execution API call at the end of the task, which no task reads.
+    """
     from airflow.sdk import task
+
+    task_kwargs.setdefault("multiple_outputs", False)
 
     def decorate(fn: F) -> Any:
         return task(**task_kwargs)(fail_fast(fn))

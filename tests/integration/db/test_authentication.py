@@ -57,9 +57,9 @@ def connects(monkeypatch):
     calls: list[str] = []
     real = hooks.connect
 
-    def counting(conn_type, conn_id):
+    def counting(conn_type, conn_id, airflow_conn=None):
         calls.append(conn_id)
-        return real(conn_type, conn_id)
+        return real(conn_type, conn_id, airflow_conn)
 
     monkeypatch.setattr(hooks, "connect", counting)
     monkeypatch.setattr("bi_pipelines.db.connections.CONNECT_BACKOFF_SECONDS", 0.01)

@@ -159,12 +159,13 @@ class MySqlSource(RelationalSource):
             cur.execute("SELECT DATABASE(), VERSION()")
             database, version = cur.fetchone()
             self.database = database
+            self.mariadb = "mariadb" in _text(version).lower()
             # Row locks (InnoDB) and table/metadata locks (LOCK TABLES, DDL) have separate waits.
             lock = max(1, round(self.lock_timeout))
             cur.execute(f"SET SESSION innodb_lock_wait_timeout = {lock}")
             cur.execute(f"SET SESSION lock_wait_timeout = {lock}")
             # MariaDB limits a statement in seconds, MySQL a SELECT in milliseconds.
-            if "mariadb" in _text(version).lower():
+            if self.mariadb:
                 cur.execute(f"SET SESSION max_statement_time = {float(self.statement_timeout)}")
             else:
                 cur.execute(f"SET SESSION max_execution_time = {int(self.statement_timeout * 1000)}")
@@ -185,26 +186,33 @@ class MySqlSource(RelationalSource):
         return f"{quote_mysql(schema)}.{quote_mysql(table.source_table)}"
 
     def describe(self, table: TableSpec) -> list[SourceColumn]:
-        """The table's columns and their warehouse types.
+        """The table's columns and their warehouse types, in one or two catalog queries.
+
+        The second, on MariaDB only, reads the check constraints of a table with LONGTEXT columns
+        (MariaDB's JSON).
 
         Raises:
             SchemaError: naming the table and column when a column's type has no mapping.
         """
+        schema = table.source_schema or self.database
         with self.conn.cursor() as cur:
             cur.execute(
                 "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE "
                 "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
                 "ORDER BY ORDINAL_POSITION",
-                (table.source_schema or self.database, table.source_table),
+                (schema, table.source_table),
             )
             rows = cur.fetchall()
-            # MariaDB's JSON is LONGTEXT plus a json_valid() check constraint.
-            cur.execute(
-                "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
-                "WHERE CONSTRAINT_SCHEMA = %s AND TABLE_NAME = %s",
-                (table.source_schema or self.database, table.source_table),
-            )
-            checks = " ".join(_text(r[0]) for r in cur.fetchall()).lower()
+            checks = ""
+            # MariaDB's JSON is LONGTEXT plus a json_valid() check constraint; MySQL has a JSON
+            # type of its own (and its CHECK_CONSTRAINTS has no TABLE_NAME to ask by).
+            if self.mariadb and any(_text(r[1]).lower() == "longtext" for r in rows):
+                cur.execute(
+                    "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+                    "WHERE CONSTRAINT_SCHEMA = %s AND TABLE_NAME = %s",
+                    (schema, table.source_table),
+                )
+                checks = " ".join(_text(r[0]) for r in cur.fetchall()).lower()
         columns = []
         for name, data_type, column_type, precision, scale in rows:
             name = _text(name)

@@ -9,14 +9,17 @@ same window twice, or windows in any order, leaves the target identical.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from typing import TypeVar
 
 from bi_pipelines.core.errors import ExtractionError
 from bi_pipelines.core.windows import Window
-from bi_pipelines.db.connections import open_dbapi
+from bi_pipelines.db.connections import get_connection, open_dbapi
+from bi_pipelines.db.rows import RowStream
 from bi_pipelines.load.publish import Merge, ReplaceAll
 from bi_pipelines.load.tables import Column, TargetTable
 from bi_pipelines.load.warehouse import Warehouse
@@ -24,6 +27,7 @@ from bi_pipelines.sources.relational.reader import NullCursorError, RelationalSo
 from bi_pipelines.sources.relational.spec import FlowSpec, TableSpec
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -49,9 +53,69 @@ class ExtractSummary:
         return asdict(self)
 
 
-def open_source(dialect: str, conn_id: str) -> RelationalSource:
-    """Open the source behind ``conn_id`` with the reader for its dialect."""
-    conn, _, extra = open_dbapi(conn_id)
+class StepClock:
+    """Seconds since the task started at each step of one table's extraction, for the task log.
+
+    Args:
+        task_started: ``time.monotonic()`` when the task callable began; default now.
+    """
+
+    def __init__(self, task_started: float | None = None):
+        self.task_started = time.monotonic() if task_started is None else task_started
+        self.marks: dict[str, float] = {}
+
+    def mark(self, step: str) -> float:
+        """Note that ``step`` is done now; return the seconds since the task started."""
+        self.marks[step] = time.monotonic() - self.task_started
+        return self.marks[step]
+
+    def between(self, first: str, second: str) -> float:
+        """Seconds from the end of step ``first`` (``"start"``: the task's start) to that of ``second``."""
+        return self.marks[second] - (0.0 if first == "start" else self.marks[first])
+
+    def noting_first(self, stream: RowStream, step: str) -> RowStream:
+        """``stream``, marking ``step`` when its first batch or COPY chunk arrives from the source."""
+
+        def noted(produce: Callable[[], Iterator[T]]) -> Callable[[], Iterator[T]]:
+            def produce_noting_first() -> Iterator[T]:
+                for item in produce():
+                    if step not in self.marks:
+                        self.mark(step)
+                    yield item
+
+            return produce_noting_first
+
+        copy_chunks = noted(stream.copy_chunks) if stream.copy_chunks is not None else None
+        return dataclasses.replace(stream, batches=noted(stream.batches), copy_chunks=copy_chunks)
+
+
+def open_source(
+    dialect: str, conn_id: str, clock: StepClock | None = None, where: str | None = None
+) -> RelationalSource:
+    """Open the source behind ``conn_id`` with the reader for its dialect.
+
+    Logs ``first source query N s after the task started`` once the connection is open (looked
+    up, connected, logged in), right before the reader's first statement (its session settings).
+
+    Args:
+        dialect: ``mysql``, ``postgres`` or ``redshift``.
+        conn_id: The Airflow connection id.
+        clock: Marks ``source looked up``, ``source connected`` and ``source ready`` on it.
+        where: Names the table and connection in the log line (default: the connection id).
+    """
+    clock = clock if clock is not None else StepClock()
+    opening = clock.mark("source opening")
+    airflow_conn = get_connection(conn_id)
+    clock.mark("source looked up")
+    conn, _, extra = open_dbapi(conn_id, airflow_conn=airflow_conn)
+    log.info(
+        "%s: source connected in %.3f s (connection looked up in %.3f s); first source query %.3f s "
+        "after the task started",
+        where or repr(conn_id),
+        clock.mark("source connected") - opening,
+        clock.between("source opening", "source looked up"),
+        clock.marks["source connected"],
+    )
     cls: type[RelationalSource]
     if dialect == "mysql":
         from bi_pipelines.sources.relational.mysql import MySqlSource
@@ -66,10 +130,12 @@ def open_source(dialect: str, conn_id: str) -> RelationalSource:
 
         cls = PostgresSource
     try:
-        return cls(conn, conn_id, extra)
+        source = cls(conn, conn_id, extra)
     except BaseException:
         conn.close()
         raise
+    clock.mark("source ready")
+    return source
 
 
 def extract_table(
@@ -77,14 +143,21 @@ def extract_table(
     table: TableSpec,
     window: Window,
     before_publish: Callable[[], None] | None = None,
+    task_started: float | None = None,
 ) -> ExtractSummary:
     """Extract one table's window into the warehouse.
+
+    Logs, besides the summary, when the first statement goes to the source and how long each
+    step before the first row took (connect, describe, the warehouse), in seconds since the task
+    started.
 
     Args:
         flow: The flow the table belongs to (source and target connections, target schema).
         table: The table to extract.
         window: The run's window; the table's lookback is added in front of it.
         before_publish: Test hook called between staging and publishing.
+        task_started: ``time.monotonic()`` when the task callable began (default: now), the
+            zero of the timings in the log.
 
     Raises:
         ExtractionError: naming the connection and table when the source cannot be read, or when
@@ -94,13 +167,17 @@ def extract_table(
         NullCursorError: for ``on_null_cursor: fail`` when rows have a NULL cursor.
     """
     started = time.monotonic()
+    clock = StepClock(task_started)
+    clock.mark("begin")
     where = f"{flow.dag.dag_id}.{table.name} (connection {flow.source_conn_id!r})"
     read_window = window.widened(table.lookback) if table.incremental else None
-    source = open_source(flow.source_dialect, flow.source_conn_id)
+    source = open_source(flow.source_dialect, flow.source_conn_id, clock, where)
     try:
         warehouse = Warehouse.connect(flow.target_conn_id)
         try:
+            clock.mark("warehouse connected")
             columns = check_columns(table, source.describe(table), where)
+            clock.mark("described")
             target = TargetTable(
                 schema=flow.target_schema,
                 table=table.target_table,
@@ -108,8 +185,10 @@ def extract_table(
                 primary_key=table.primary_key,
             )
             null_cursor = check_null_cursor(source, table, columns, where)
+            clock.mark("null cursor counted")
             added = warehouse.ensure_table(target)
-            stream = source.row_stream(table, columns, read_window)
+            clock.mark("target ready")
+            stream = clock.noting_first(source.row_stream(table, columns, read_window), "first row")
             strategy = Merge(table.primary_key) if table.incremental else ReplaceAll()
             hook = (lambda _cur: before_publish()) if before_publish is not None else None
             result = warehouse.load(target, stream, strategy, before_publish=hook)
@@ -122,6 +201,8 @@ def extract_table(
         raise ExtractionError(message) from exc
     finally:
         source.close()
+    clock.mark("done")
+    log_timings(where, clock)
     if source.zero_dates:
         log.warning(
             "%s: %d zero date value(s) (0000-00-00, a zero month/day, or year 0) were loaded as NULL",
@@ -163,6 +244,29 @@ def extract_table(
         null_note,
     )
     return summary
+
+
+def log_timings(where: str, clock: StepClock) -> None:
+    """One line: each step before the first row, and when the first row and the end came."""
+    marks = clock.marks
+    first_row = marks.get("first row")
+    log.info(
+        "%s: timings: began %.3f s after the task started; source connection looked up in %.3f s, "
+        "connected in %.3f s, session set up in %.3f s; warehouse connected in %.3f s; described "
+        "in %.3f s; NULL cursors counted in %.3f s; target table ready in %.3f s; first row %s, "
+        "done %.3f s after the task started",
+        where,
+        marks["begin"],
+        clock.between("source opening", "source looked up"),
+        clock.between("source looked up", "source connected"),
+        clock.between("source connected", "source ready"),
+        clock.between("source ready", "warehouse connected"),
+        clock.between("warehouse connected", "described"),
+        clock.between("described", "null cursor counted"),
+        clock.between("null cursor counted", "target ready"),
+        f"{first_row:.3f} s" if first_row is not None else "none (no rows)",
+        marks["done"],
+    )
 
 
 def check_null_cursor(source: RelationalSource, table: TableSpec, columns: list, where: str) -> int:

@@ -117,3 +117,22 @@ def test_scheduled_run_uses_its_data_interval(sources):
     got = sources["warehouse"].query("SELECT contact_id FROM raw_info_portal.franchise_contacts ORDER BY 1")
     assert got == expected
     assert got
+
+
+def test_each_table_task_writes_its_summary_as_one_xcom(sources):
+    """One XCom per task, not one more per key of the summary: each is an execution API call."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    dag = load_dag("extract_obe_mysql")
+    run(dag, logical_date=None)
+    with create_session() as session:
+        rows = session.query(XComModel.task_id, XComModel.key).filter(
+            XComModel.dag_id == "extract_obe_mysql", XComModel.run_id == run.last.run_id
+        )
+        keys: dict[str, list[str]] = {}
+        for task_id, key in rows:
+            keys.setdefault(task_id, []).append(key)
+    assert keys == {
+        f"extract_{t}": ["return_value"] for t in ("bookings", "customers", "booking_payments", "franchises")
+    }

@@ -54,9 +54,9 @@ class FakeCursor:
 
 def test_describe_names_table_and_column_of_an_unmapped_type():
     source = MySqlSource.__new__(MySqlSource)
-    source.conn_id, source.database = "obe_mysql", "obe"
+    source.conn_id, source.database, source.mariadb = "obe_mysql", "obe", True
     columns = [("id", "int", "int(11)", 10, 0), ("embedding", "vector", "vector(3)", None, None)]
-    source.conn = SimpleNamespace(cursor=lambda: FakeCursor([columns, []]))
+    source.conn = SimpleNamespace(cursor=lambda: FakeCursor([columns]))
     table = SimpleNamespace(source_schema=None, source_table="bookings")
     with pytest.raises(SchemaError) as excinfo:
         source.describe(table)
@@ -71,3 +71,49 @@ def test_session_timeouts_default_and_override():
     assert session_timeouts({"lock_timeout": "2", "statement_timeout": 90}) == (2.0, 90.0)
     with pytest.raises(ConfigError, match="'lock_timeout' must be a positive number of seconds"):
         session_timeouts({"lock_timeout": "soon"})
+
+
+class RecordingCursor(FakeCursor):
+    def __init__(self, results, statements):
+        super().__init__(results)
+        self.statements = statements
+
+    def execute(self, sql, params=None):
+        self.statements.append(sql)
+
+
+ID = ("id", "bigint", "bigint(20)", 19, 0)
+
+
+@pytest.mark.parametrize(
+    ("mariadb", "columns", "results", "queries", "kinds"),
+    [
+        # MariaDB: a LONGTEXT column may be JSON (a json_valid() check constraint says so).
+        (
+            True,
+            [ID, ("metadata", "longtext", "longtext", None, None)],
+            [["json_valid(`metadata`)"]],
+            2,
+            ["other", "json"],
+        ),
+        (True, [ID, ("note", "longtext", "longtext", None, None)], [[]], 2, ["other", "text"]),
+        # No LONGTEXT column, or MySQL (its JSON is a type of its own): the columns alone.
+        (True, [ID, ("note", "text", "text", None, None)], [], 1, ["other", "text"]),
+        (False, [ID, ("metadata", "json", "json", None, None)], [], 1, ["other", "json"]),
+        (False, [ID, ("note", "longtext", "longtext", None, None)], [], 1, ["other", "text"]),
+    ],
+)
+def test_describe_asks_for_check_constraints_only_where_a_column_may_be_mariadb_json(
+    mariadb, columns, results, queries, kinds
+):
+    source = MySqlSource.__new__(MySqlSource)
+    source.conn_id, source.database, source.mariadb = "obe_mysql", "obe", mariadb
+    statements: list[str] = []
+    answers = [columns, *([(clause,) for clause in r] for r in results)]
+    source.conn = SimpleNamespace(cursor=lambda: RecordingCursor(answers, statements))
+
+    described = source.describe(SimpleNamespace(source_schema=None, source_table="bookings"))
+
+    assert len(statements) == queries
+    assert all("CHECK_CONSTRAINTS" not in s for s in statements[:1])
+    assert [c.kind for c in described] == kinds
