@@ -12,11 +12,7 @@ TEST_DEBS := $(RUNTIME_DEBS) mariadb-client-core postgresql-client-15 dovecot-im
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt 2>/dev/null | sha1sum | cut -c1-12)
 AIRFLOW_ENV := source scripts/airflow_env.sh
 
-<<<<<<< HEAD
-.PHONY: help install system-deps test test-fast lint format bench bench-extract bench-peers bench-freshness bench-freshness-learning bench-load run connections clean \
-=======
-.PHONY: help install system-deps test test-fast lint format bench bench-extract bench-freshness bench-freshness-learning bench-load bench-overhead run connections clean \
->>>>>>> per-run-overhead
+.PHONY: help install system-deps test test-fast lint format bench bench-extract bench-freshness bench-freshness-learning bench-peers bench-load bench-overhead run connections clean \
 	demo demo-stop test-e2e test-docker
 
 help: ## List the targets
@@ -49,11 +45,7 @@ test: install system-deps lint ## Install what is missing, lint, then run the wh
 test-fast: install ## Run the DAG and unit tests only (no servers)
 	$(AIRFLOW_ENV) && AIRFLOW_HOME=$$(mktemp -d) $(BIN)/pytest tests/policy tests/unit $(PYTEST_ARGS)
 
-<<<<<<< HEAD
-bench: bench-extract bench-peers bench-freshness bench-freshness-learning bench-load ## Run every benchmark (prints rows/s or seconds, peak RSS, ratios)
-=======
-bench: bench-extract bench-freshness bench-freshness-learning bench-load bench-overhead ## Run every benchmark (prints rows/s or seconds, peak RSS, ratios)
->>>>>>> per-run-overhead
+bench: bench-extract bench-peers bench-freshness bench-freshness-learning bench-load bench-overhead ## Run every benchmark (prints rows/s or seconds, peak RSS, ratios)
 
 bench-extract: install ## Benchmark relational extraction (initial load, merge, nothing new, binary COPY) against the raw pipe and GenericTransfer
 	$(AIRFLOW_ENV) && $(BIN)/python bench/bench_extract.py $(BENCH_ARGS)
