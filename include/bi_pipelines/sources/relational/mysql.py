@@ -23,6 +23,15 @@ The data decisions, the same on both ways out:
 * BIT(n) lands as ``bigint`` up to 63 bits, as ``numeric(20,0)`` above (BIT(64) reaches 2^64-1).
 * Spatial types land as WKT text (``ST_AsText``): readable, and any warehouse can hold it.
 * A type with no mapping fails the table with a :class:`SchemaError` naming the column.
+
+A window is read in one consistent snapshot. When the table's primary key is one integer column
+and the cursor column leads an index, the read first asks that index for the smallest and largest
+key in the window (an index-only range scan) and reads only that key range: rows changed in a
+window are mostly recent ones, close together in InnoDB's primary-key order, but a window of 10%
+of the table is past the point where MariaDB's optimizer stops using the cursor index and scans
+every row. Measured on 100,000 changed rows of a 1,050,000-row table (``make bench-peers``, case
+b), the read went from 0.94 s to 0.30 s; where the window's keys spread over the whole table the
+range is the whole table and the plan is the one the optimizer would pick anyway.
 """
 
 from __future__ import annotations
@@ -30,7 +39,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bi_pipelines.core.errors import SchemaError
@@ -91,6 +101,10 @@ _SPATIAL_TYPES = {
     "geomcollection",
 }
 _DATE_KINDS = ("naive_timestamp", "utc_timestamp", "date")
+# Primary-key types whose MIN/MAX come back as values that compare exactly as the server does.
+_RANGE_KEY_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
+# The key range of a window without rows.
+_NO_ROWS: Any = object()
 
 
 def map_mysql_type(data_type: str, column_type: str, precision, scale) -> tuple[str, str]:
@@ -150,6 +164,9 @@ class MySqlSource(RelationalSource):
 
     def __init__(self, conn, conn_id: str, extra: dict | None = None):
         super().__init__(conn, conn_id, extra)
+        # Per relation, from describe(): the single integer primary-key column (or None) and the
+        # columns that lead an index.
+        self._keys: dict[str, tuple[str | None, frozenset[str]]] = {}
         self.lock_timeout, self.statement_timeout = session_timeouts(extra)
         with self.conn.cursor() as cur:
             cur.execute("SET time_zone = '+00:00'")
@@ -164,6 +181,8 @@ class MySqlSource(RelationalSource):
             lock = max(1, round(self.lock_timeout))
             cur.execute(f"SET SESSION innodb_lock_wait_timeout = {lock}")
             cur.execute(f"SET SESSION lock_wait_timeout = {lock}")
+            # A window's key range and its rows are read in one snapshot (see _snapshot).
+            cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             # MariaDB limits a statement in seconds, MySQL a SELECT in milliseconds.
             if self.mariadb:
                 cur.execute(f"SET SESSION max_statement_time = {float(self.statement_timeout)}")
@@ -197,7 +216,7 @@ class MySqlSource(RelationalSource):
         schema = table.source_schema or self.database
         with self.conn.cursor() as cur:
             cur.execute(
-                "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE "
+                "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE, COLUMN_KEY "
                 "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
                 "ORDER BY ORDINAL_POSITION",
                 (schema, table.source_table),
@@ -213,8 +232,13 @@ class MySqlSource(RelationalSource):
                     (schema, table.source_table),
                 )
                 checks = " ".join(_text(r[0]) for r in cur.fetchall()).lower()
+        # COLUMN_KEY: PRI for each primary-key column; UNI or MUL for a column leading an index.
+        primary = [(_text(r[0]), _text(r[1]).lower()) for r in rows if _text(r[5]) == "PRI"]
+        single = primary[0][0] if len(primary) == 1 and primary[0][1] in _RANGE_KEY_TYPES else None
+        leading = frozenset(_text(r[0]) for r in rows if _text(r[5]) in ("PRI", "UNI", "MUL"))
+        self._keys[self.relation(table)] = (single, leading)
         columns = []
-        for name, data_type, column_type, precision, scale in rows:
+        for name, data_type, column_type, precision, scale, _key in rows:
             name = _text(name)
             is_json = f"json_valid(`{name.lower()}`)" in checks
             try:
@@ -230,10 +254,23 @@ class MySqlSource(RelationalSource):
         return columns
 
     def _where(
-        self, table: TableSpec, columns: list[SourceColumn], window: Window | None
+        self,
+        table: TableSpec,
+        columns: list[SourceColumn],
+        window: Window | None,
+        key_range: tuple[str, Any, Any] | None = None,
     ) -> tuple[str, list]:
         if window is None or not table.cursor_column:
             return "", []
+        where, bounds = self._window_where(table, columns, window)
+        if key_range is None:
+            return where, bounds
+        key, low, high = key_range
+        return f"{where} AND {quote_mysql(key)} BETWEEN %s AND %s", [*bounds, low, high]
+
+    def _window_where(
+        self, table: TableSpec, columns: list[SourceColumn], window: Window
+    ) -> tuple[str, list]:
         cursor = next(c for c in columns if c.name == table.cursor_column)
         bounds: list[dt.datetime] | list[dt.date]
         if cursor.kind == "naive_timestamp":
@@ -249,7 +286,63 @@ class MySqlSource(RelationalSource):
             # Rows no window selects are read on every run too, and merged on the primary key.
             null = self.null_cursor_predicate(table, columns)
             return f" WHERE (({col} >= %s AND {col} < %s) OR {null})", bounds
-        return f" WHERE {col} >= %s AND {col} < %s", bounds
+        return f" WHERE ({col} >= %s AND {col} < %s)", bounds
+
+    def key_range(
+        self, table: TableSpec, columns: list[SourceColumn], window: Window | None
+    ) -> tuple[str, Any, Any] | None:
+        """The primary-key range holding every row of ``window``, or None to read without one.
+
+        Asked only of a table whose primary key is one integer column and whose cursor column
+        leads an index (as :meth:`describe` found them), in an index-only range scan of the cursor
+        index. Returns ``_NO_ROWS`` when the window holds no rows. Must run in the snapshot of
+        the read that uses it (:meth:`_snapshot`): a row committed in between would otherwise be
+        inside the window but outside the range.
+        """
+        if window is None or not table.cursor_column:
+            return None
+        key, leading = self._keys.get(self.relation(table), (None, frozenset()))
+        if key is None or key == table.cursor_column or table.cursor_column not in leading:
+            return None
+        where, params = self._window_where(table, columns, window)
+        column = quote_mysql(key)
+        with self.conn.cursor() as cur:
+            cur.execute(f"SELECT MIN({column}), MAX({column}) FROM {self.relation(table)}{where}", params)
+            low, high = cur.fetchone()
+        if low is None:
+            return _NO_ROWS
+        log.debug("%s: the window's rows have %s from %s to %s", self.relation(table), key, low, high)
+        return key, low, high
+
+    def _snapshot(self, read: Callable[[], Iterator[list[tuple]]]) -> Iterator[list[tuple]]:
+        """The batches of ``read()`` in one consistent, read-only snapshot (REPEATABLE READ)."""
+        with self.conn.cursor() as cur:
+            cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        try:
+            yield from read()
+        finally:
+            try:
+                self.conn.rollback()
+            except Exception:  # a broken connection must not hide the read's own error
+                log.debug("ending the read-only snapshot failed", exc_info=True)
+
+    def _window_batches(
+        self,
+        table: TableSpec,
+        columns: list[SourceColumn],
+        window: Window | None,
+        select: Callable[..., tuple[str, list]],
+    ) -> Iterator[list[tuple]]:
+        """The batches of ``select(table, columns, window, key_range)`` in one snapshot."""
+
+        def read() -> Iterator[list[tuple]]:
+            key_range = self.key_range(table, columns, window)
+            if key_range is _NO_ROWS:
+                return
+            sql, params = select(table, columns, window, key_range)
+            yield from self._unbuffered(sql, params)
+
+        return self._snapshot(read)
 
     def null_cursor_predicate(self, table: TableSpec, columns: list[SourceColumn]) -> str:
         """SQL true for a row whose cursor is NULL or, for a date cursor, a zero date."""
@@ -310,7 +403,11 @@ class MySqlSource(RelationalSource):
         return " + ".join(f"IFNULL({_is_zero_date(d)}, 0)" for d in dates) if dates else "0"
 
     def copy_select(
-        self, table: TableSpec, columns: list[SourceColumn], window: Window | None
+        self,
+        table: TableSpec,
+        columns: list[SourceColumn],
+        window: Window | None,
+        key_range: tuple[str, Any, Any] | None = None,
     ) -> tuple[str, list]:
         """A SELECT that formats each row for COPY on the server.
 
@@ -322,12 +419,16 @@ class MySqlSource(RelationalSource):
         raw = [quote_mysql(c.name) for c in ordered if c.kind in _PYTHON_TEXT]
         fields = [f"IFNULL({self._copy_expression(c, table.source_timezone)}, '\\\\N')" for c in formatted]
         head = f"CONCAT_WS('\\t', {', '.join(fields)})" if fields else "''"
-        where, params = self._where(table, columns, window)
+        where, params = self._where(table, columns, window, key_range)
         select = ", ".join([head, *raw, self._zero_dates_sql(columns)])
         return f"SELECT {select} FROM {self.relation(table)}{where}", params
 
     def typed_select(
-        self, table: TableSpec, columns: list[SourceColumn], window: Window | None
+        self,
+        table: TableSpec,
+        columns: list[SourceColumn],
+        window: Window | None,
+        key_range: tuple[str, Any, Any] | None = None,
     ) -> tuple[str, list]:
         """A SELECT of the typed values, zero dates as NULL, for the row-by-row path."""
         exprs = []
@@ -343,7 +444,7 @@ class MySqlSource(RelationalSource):
                 exprs.append(f"ST_AsText({col})")
             else:
                 exprs.append(col)
-        where, params = self._where(table, columns, window)
+        where, params = self._where(table, columns, window, key_range)
         zero = self._zero_dates_sql(columns)
         return f"SELECT {', '.join(exprs)}, {zero} FROM {self.relation(table)}{where}", params
 
@@ -382,9 +483,8 @@ class MySqlSource(RelationalSource):
             return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
         def copy_chunks() -> Iterator[bytes]:
-            sql, params = self.copy_select(table, columns, window)
             raw = sum(1 for c in columns if c.kind in _PYTHON_TEXT)
-            for batch in self._unbuffered(sql, params):
+            for batch in self._window_batches(table, columns, window, self.copy_select):
                 self.zero_dates += sum(row[-1] for row in batch)
                 if raw == 0:
                     lines = [_as_text(row[0]) for row in batch]
@@ -397,9 +497,8 @@ class MySqlSource(RelationalSource):
                 yield ("\n".join(lines) + "\n").encode("utf-8")
 
         def batches() -> Iterator[list[tuple]]:
-            sql, params = self.typed_select(table, columns, window)
             converters = [_converter(c, ZoneInfo(table.source_timezone), self._strip_nul) for c in columns]
-            for batch in self._unbuffered(sql, params):
+            for batch in self._window_batches(table, columns, window, self.typed_select):
                 out = []
                 for row in batch:
                     self.zero_dates += row[-1]

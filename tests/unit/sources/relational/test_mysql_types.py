@@ -55,7 +55,8 @@ class FakeCursor:
 def test_describe_names_table_and_column_of_an_unmapped_type():
     source = MySqlSource.__new__(MySqlSource)
     source.conn_id, source.database, source.mariadb = "obe_mysql", "obe", True
-    columns = [("id", "int", "int(11)", 10, 0), ("embedding", "vector", "vector(3)", None, None)]
+    source._keys = {}
+    columns = [("id", "int", "int(11)", 10, 0, "PRI"), ("embedding", "vector", "vector(3)", None, None, "")]
     source.conn = SimpleNamespace(cursor=lambda: FakeCursor([columns]))
     table = SimpleNamespace(source_schema=None, source_table="bookings")
     with pytest.raises(SchemaError) as excinfo:
@@ -82,7 +83,7 @@ class RecordingCursor(FakeCursor):
         self.statements.append(sql)
 
 
-ID = ("id", "bigint", "bigint(20)", 19, 0)
+ID = ("id", "bigint", "bigint(20)", 19, 0, "PRI")
 
 
 @pytest.mark.parametrize(
@@ -91,16 +92,16 @@ ID = ("id", "bigint", "bigint(20)", 19, 0)
         # MariaDB: a LONGTEXT column may be JSON (a json_valid() check constraint says so).
         (
             True,
-            [ID, ("metadata", "longtext", "longtext", None, None)],
+            [ID, ("metadata", "longtext", "longtext", None, None, "")],
             [["json_valid(`metadata`)"]],
             2,
             ["other", "json"],
         ),
-        (True, [ID, ("note", "longtext", "longtext", None, None)], [[]], 2, ["other", "text"]),
+        (True, [ID, ("note", "longtext", "longtext", None, None, "")], [[]], 2, ["other", "text"]),
         # No LONGTEXT column, or MySQL (its JSON is a type of its own): the columns alone.
-        (True, [ID, ("note", "text", "text", None, None)], [], 1, ["other", "text"]),
-        (False, [ID, ("metadata", "json", "json", None, None)], [], 1, ["other", "json"]),
-        (False, [ID, ("note", "longtext", "longtext", None, None)], [], 1, ["other", "text"]),
+        (True, [ID, ("note", "text", "text", None, None, "")], [], 1, ["other", "text"]),
+        (False, [ID, ("metadata", "json", "json", None, None, "")], [], 1, ["other", "json"]),
+        (False, [ID, ("note", "longtext", "longtext", None, None, "")], [], 1, ["other", "text"]),
     ],
 )
 def test_describe_asks_for_check_constraints_only_where_a_column_may_be_mariadb_json(
@@ -108,6 +109,7 @@ def test_describe_asks_for_check_constraints_only_where_a_column_may_be_mariadb_
 ):
     source = MySqlSource.__new__(MySqlSource)
     source.conn_id, source.database, source.mariadb = "obe_mysql", "obe", mariadb
+    source._keys = {}
     statements: list[str] = []
     answers = [columns, *([(clause,) for clause in r] for r in results)]
     source.conn = SimpleNamespace(cursor=lambda: RecordingCursor(answers, statements))
