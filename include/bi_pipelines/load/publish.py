@@ -212,8 +212,9 @@ def upsert(
     ``replaced`` counts the target rows that already had a staged key (updated in place; the
     system column ``xmax`` of such a row is the updating transaction, of a new row 0), ``written``
     every staged row: the same counts as ``DELETE`` + ``INSERT``. Every target column not in the
-    key is set from the staged row, as a delete and insert would. The staged keys must be unique
-    (:func:`check_unique_keys`): ``ON CONFLICT`` refuses to update one row twice.
+    key is set from the staged row, as a delete and insert would. Staged rows repeating a key
+    fail the statement (SQLSTATE 21000: ``ON CONFLICT`` refuses to update one row twice); the
+    caller turns that into :class:`DuplicateKeyError` with :func:`check_unique_keys`.
     """
     cols = ", ".join(quote(c) for c in columns)
     keys = ", ".join(quote(c) for c in key_columns)

@@ -60,12 +60,41 @@ def test_a_key_only_table_merges(wh, pg_db):
     assert pg_db.query("SELECT id FROM raw_merge.keys ORDER BY id") == [(1,), (2,), (3,)]
 
 
-def test_duplicate_staged_keys_fail_before_the_upsert(wh, pg_db):
+@pytest.mark.parametrize(
+    ("existing", "bulk_rows"),
+    [([(1, "a", 1)], None), ([(9, "z", 9)], None), ([], 2)],
+    ids=["key-in-target", "new-key", "empty-target-key-built-after"],
+)
+def test_duplicate_staged_keys_fail_with_their_count_and_publish_nothing(
+    wh, pg_db, monkeypatch, existing, bulk_rows
+):
+    import bi_pipelines.load.warehouse as warehouse_module
+
+    if bulk_rows is not None:
+        monkeypatch.setattr(warehouse_module, "BULK_INITIAL_ROWS", bulk_rows)
     wh.ensure_table(WITH_PK)
-    wh.load(WITH_PK, stream([(1, "a", 1)]), Merge(("id",)))
-    with pytest.raises(DuplicateKeyError, match="more than once"):
-        wh.load(WITH_PK, stream([(1, "x", 1), (1, "y", 2)]), Merge(("id",)))
-    assert rows_of(pg_db, "with_pk") == [(1, "a", "1.00")]
+    if existing:
+        wh.load(WITH_PK, stream(existing), Merge(("id",)))
+    before = rows_of(pg_db, "with_pk")
+    with pytest.raises(DuplicateKeyError, match=r"raw_merge\.with_pk: the source sent 2 key\(s\) of \(id\)"):
+        wh.load(
+            WITH_PK, stream([(1, "x", 1), (1, "y", 2), (2, "p", 1), (2, "q", 1), (3, "r", 3)]), Merge(("id",))
+        )
+    assert rows_of(pg_db, "with_pk") == before
+    # The transaction was rolled back whole: the key is there and the next load merges.
+    result = wh.load(WITH_PK, stream([(1, "x", 1), (3, "r", 3)]), Merge(("id",)))
+    assert result.rows_inserted == 2
+    with wh.transaction() as cur:
+        assert has_unique_key(cur, "raw_merge", "with_pk", ("id",))
+
+
+def test_another_unique_index_refusing_a_row_keeps_the_servers_error(wh, pg_db):
+    wh.ensure_table(WITH_PK)
+    pg_db.execute("CREATE UNIQUE INDEX with_pk_note ON raw_merge.with_pk (note)")
+    with pytest.raises(Exception, match="with_pk_note") as failure:
+        wh.load(WITH_PK, stream([(1, "same", 1), (2, "same", 2)]), Merge(("id",)))
+    assert not isinstance(failure.value, DuplicateKeyError)
+    assert rows_of(pg_db, "with_pk") == []
 
 
 def test_only_a_not_null_unique_key_on_exactly_the_key_columns_takes_on_conflict(wh, pg_db):
