@@ -7,13 +7,14 @@ Every strategy is linear in the rows it touches: deletes are semi-joins against 
 (``EXISTS``), never a join of every staged row with every target row of the same key -- a
 partition of 50,000 rows replaced by itself would otherwise compare 2.5 billion pairs.
 
-A merge into a PostgreSQL table with a unique index on exactly its key (the primary key the
-load layer creates) is one ``INSERT ... ON CONFLICT DO UPDATE`` (:func:`upsert`): measured on
-50,000 updated and 50,000 new rows merged into 1,000,000 (``make bench-extract``, case b), it
-was mostly 1.1-1.6x faster than ``DELETE`` + ``INSERT`` (which deletes every replaced row and
-inserts it again with new index entries) and than PostgreSQL 15's ``MERGE``; ``ANALYZE`` of the
-staged rows made every one slower. A
-table without such an index, and Redshift (no ``ON CONFLICT``), keep ``DELETE`` + ``INSERT``.
+A merge is ``DELETE`` of the target rows whose key is staged, then ``INSERT`` of every staged
+row. Measured inside the pipeline on 50,000 updated and 50,000 new rows merged into 1,000,000
+(``make bench-peers``, case b; six runs each), it took 0.52 s where one ``INSERT ... ON CONFLICT
+DO UPDATE`` took 0.64 s, and 0.72 s against 0.85 s when all 100,000 rows were replaced (the same
+window run again); PostgreSQL 15's ``MERGE`` was slower than both in ``make bench-extract``. Into
+a PostgreSQL table with a unique index on exactly its key (the primary key the load layer
+creates), the index refuses staged rows that repeat a key; elsewhere (no such index, Redshift,
+whose keys are not enforced) they are counted before the delete.
 
 The first large load into an empty table inserts with the primary key dropped and builds it
 afterwards, in the same transaction (:func:`droppable_primary_key`): one sorted index build
@@ -155,11 +156,11 @@ SELECT EXISTS (
 
 
 def has_unique_key(cur, schema: str, table: str, key_columns: tuple[str, ...]) -> bool:
-    """Whether ``ON CONFLICT (key_columns)`` can merge into the table (PostgreSQL).
+    """Whether the table's own unique index refuses a second row of a key (PostgreSQL).
 
     True when a valid, non-deferrable, non-partial unique index covers exactly the key columns
-    and every one of them is ``NOT NULL`` (a primary key): a NULL key never conflicts, so a
-    nullable key would insert the same row again on every rerun.
+    and every one of them is ``NOT NULL`` (a primary key): a unique index lets NULL keys repeat,
+    so over a nullable key the staged keys are counted before the delete instead.
     """
     if not key_columns:
         return False
@@ -199,37 +200,6 @@ def droppable_primary_key(
     return row[0] if cur.fetchone()[0] else None
 
 
-def upsert(
-    cur,
-    target_sql: str,
-    staging: str,
-    columns: list[str],
-    key_columns: tuple[str, ...],
-    quote: Callable[[str], str],
-) -> tuple[int, int]:
-    """Merge the staged rows with one ``INSERT ... ON CONFLICT DO UPDATE``; return ``(replaced, written)``.
-
-    ``replaced`` counts the target rows that already had a staged key (updated in place; the
-    system column ``xmax`` of such a row is the updating transaction, of a new row 0), ``written``
-    every staged row: the same counts as ``DELETE`` + ``INSERT``. Every target column not in the
-    key is set from the staged row, as a delete and insert would. Staged rows repeating a key
-    fail the statement (SQLSTATE 21000: ``ON CONFLICT`` refuses to update one row twice); the
-    caller turns that into :class:`DuplicateKeyError` with :func:`check_unique_keys`.
-    """
-    cols = ", ".join(quote(c) for c in columns)
-    keys = ", ".join(quote(c) for c in key_columns)
-    # A key-only table still needs an action whose RETURNING tells updated rows from new ones.
-    updated = [c for c in columns if c not in key_columns] or list(key_columns)
-    assignments = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in updated)
-    cur.execute(
-        f"WITH merged AS (INSERT INTO {target_sql} ({cols}) SELECT {cols} FROM {staging} "
-        f"ON CONFLICT ({keys}) DO UPDATE SET {assignments} RETURNING xmax <> 0 AS replaced) "
-        "SELECT count(*) FILTER (WHERE replaced), count(*) FROM merged"
-    )
-    replaced, written = cur.fetchone()
-    return int(replaced), int(written)
-
-
 __all__ = [
     "BULK_INITIAL_ROWS",
     "DuplicateKeyError",
@@ -243,5 +213,4 @@ __all__ = [
     "droppable_primary_key",
     "has_unique_key",
     "lock_sql",
-    "upsert",
 ]

@@ -8,9 +8,8 @@ Every load follows the same path, whichever source it comes from:
    schema or table at the same moment take turns instead of failing.
 2. :meth:`Warehouse.load` stages the rows into a temporary table (:mod:`bi_pipelines.load.staging`)
    and publishes them *in the same transaction* (:mod:`bi_pipelines.load.publish`): widen column
-   types the source widened, then merge on a key (``INSERT ... ON CONFLICT`` on PostgreSQL
-   when the key is the table's primary key, else ``DELETE`` + ``INSERT``), replace whole
-   partitions, or replace everything. Nothing is visible until the commit; any failure before
+   types the source widened, then merge on a key (``DELETE`` of the replaced rows +
+   ``INSERT``), replace whole partitions, or replace everything. Nothing is visible until the commit; any failure before
    it rolls back and leaves the target exactly as it was. Readers keep reading the old rows meanwhile.
 
 Every session is bounded: ``statement_timeout`` and (PostgreSQL) ``lock_timeout`` are set when
@@ -46,7 +45,6 @@ from bi_pipelines.load.publish import (
     droppable_primary_key,
     has_unique_key,
     lock_sql,
-    upsert,
 )
 from bi_pipelines.load.redshift import S3Staging
 from bi_pipelines.load.staging import binary_fits, stage_copy, stage_insert, stage_s3
@@ -75,9 +73,7 @@ DEFAULT_LOCK_TIMEOUT = 5 * 60
 # pg_namespace or pg_type, duplicate_schema, duplicate_table, duplicate_object).
 _DUPLICATE_STATES = frozenset({"23505", "42P06", "42P07", "42710"})
 _LOCK_NOT_AVAILABLE = "55P03"
-# A merge's staged rows repeating a key: ON CONFLICT DO UPDATE reaching one row twice (21000), or
-# the primary key rebuilt after an initial load (23505).
-_REPEATED_KEY_STATES = frozenset({"21000", "23505"})
+_UNIQUE_VIOLATION = "23505"
 _QUERY_CANCELED = "57014"
 
 
@@ -395,10 +391,7 @@ class Warehouse:
                 )
             else:
                 check_unique_keys(cur, strategy, str(target), staging, self.q)
-                deleted = delete_for(cur, self.dialect, strategy, target_sql, staging, self.q)
-                cols = ", ".join(self.q(c) for c in types)
-                cur.execute(f"INSERT INTO {target_sql} ({cols}) SELECT {cols} FROM {staging}")
-                inserted = cur.rowcount
+                deleted, inserted = self._delete_insert(cur, strategy, target_sql, staging, types)
             cur.execute(f"DROP TABLE {staging}")
         widened = tuple(w.column for w in widenings)
         for widening in widenings:
@@ -415,6 +408,15 @@ class Warehouse:
             str(target), staged, max(deleted, 0), inserted, columns_widened=widened, nul_stripped=nul.values
         )
 
+    def _delete_insert(
+        self, cur, strategy: Strategy, target_sql: str, staging: str, types: dict
+    ) -> tuple[int, int]:
+        """Delete the target rows the staged rows replace, insert the staged rows; return both counts."""
+        deleted = delete_for(cur, self.dialect, strategy, target_sql, staging, self.q)
+        cols = ", ".join(self.q(c) for c in types)
+        cur.execute(f"INSERT INTO {target_sql} ({cols}) SELECT {cols} FROM {staging}")
+        return deleted, cur.rowcount
+
     def _merge_on_key(
         self,
         cur,
@@ -427,11 +429,11 @@ class Warehouse:
     ) -> tuple[int, int]:
         """Merge into a target whose unique index is the key; return ``(replaced, inserted)``.
 
-        The statements themselves refuse staged rows that repeat a key (``ON CONFLICT`` will not
-        update one row twice; the rebuilt primary key fails), so the staged keys are not checked
-        first: on such a failure the savepoint is rolled back and :func:`check_unique_keys`
-        counts the repeated keys for the error. Measured on 100,000 staged rows, that saves the
-        check's hash aggregate, 0.06 s of a 1.0 s merge (``make bench-peers``, case b).
+        ``DELETE`` of the replaced rows, then ``INSERT`` of the staged rows (or, into an empty
+        table, the insert with the primary key built after it). The unique index itself refuses
+        staged rows that repeat a key, so they are not checked first: on that failure the
+        savepoint is rolled back and :func:`check_unique_keys` counts the repeated keys for the
+        error (saving its hash aggregate, 0.06 s on 100,000 staged rows, on every other merge).
 
         Raises:
             DuplicateKeyError: the staged rows repeat a key (nothing is published).
@@ -445,9 +447,9 @@ class Warehouse:
                 )
             if key is not None:
                 return 0, self._insert_then_key(cur, target_sql, staging, types, key, strategy)
-            return upsert(cur, target_sql, staging, list(types), strategy.key_columns, self.q)
+            return self._delete_insert(cur, strategy, target_sql, staging, types)
         except Exception as exc:
-            if sqlstate(exc) not in _REPEATED_KEY_STATES:
+            if sqlstate(exc) != _UNIQUE_VIOLATION:
                 raise
             cur.execute("ROLLBACK TO SAVEPOINT merge_on_key")
             check_unique_keys(cur, strategy, str(target), staging, self.q)

@@ -1,4 +1,4 @@
-"""Merges: ``INSERT ... ON CONFLICT`` on a primary key, ``DELETE`` + ``INSERT`` without one."""
+"""Merges: ``DELETE`` + ``INSERT``, with repeated keys refused by the primary key or counted first."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def rows_of(pg_db, table: str) -> list[tuple]:
     return pg_db.query(f"SELECT id, note, amount::text FROM raw_merge.{table} ORDER BY id")
 
 
-@pytest.mark.parametrize("target", [WITH_PK, WITHOUT_PK], ids=["on-conflict", "delete-insert"])
+@pytest.mark.parametrize("target", [WITH_PK, WITHOUT_PK], ids=["primary-key", "no-key"])
 def test_a_merge_replaces_staged_keys_inserts_the_rest_and_is_idempotent(wh, pg_db, target):
     wh.ensure_table(target)
     first = wh.load(target, stream([(1, "a", 1), (2, "b", 2), (3, None, 3)]), Merge(("id",)))
@@ -97,7 +97,7 @@ def test_another_unique_index_refusing_a_row_keeps_the_servers_error(wh, pg_db):
     assert rows_of(pg_db, "with_pk") == []
 
 
-def test_only_a_not_null_unique_key_on_exactly_the_key_columns_takes_on_conflict(wh, pg_db):
+def test_only_a_not_null_unique_key_on_exactly_the_key_columns_refuses_repeated_keys(wh, pg_db):
     wh.ensure_table(WITH_PK)
     wh.ensure_table(WITHOUT_PK)
     pg_db.execute(
@@ -154,3 +154,20 @@ def test_a_failed_first_load_keeps_the_primary_key(wh, pg_db, monkeypatch):
     with wh.transaction() as cur:
         assert has_unique_key(cur, "raw_merge", "with_pk", ("id",))
     assert rows_of(pg_db, "with_pk") == []
+
+
+@pytest.mark.parametrize(("target", "checks"), [(WITH_PK, 0), (WITHOUT_PK, 1)], ids=["primary-key", "no-key"])
+def test_staged_keys_are_counted_first_only_where_no_unique_index_refuses_repeats(
+    wh, pg_db, monkeypatch, target, checks
+):
+    import bi_pipelines.load.warehouse as warehouse_module
+
+    wh.ensure_table(target)
+    calls: list[str] = []
+    real = warehouse_module.check_unique_keys
+    monkeypatch.setattr(
+        warehouse_module, "check_unique_keys", lambda *args: calls.append("check") or real(*args)
+    )
+    result = wh.load(target, stream([(1, "a", 1), (2, "b", 2)]), Merge(("id",)))
+    assert result.rows_inserted == 2
+    assert len(calls) == checks
