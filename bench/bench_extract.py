@@ -386,7 +386,7 @@ _MERGE = (
 )
 # Publish statements of case (b), timed on the same staged rows, each rolled back.
 MERGE_VARIANTS = {
-    "DELETE+INSERT (before)": [_DELETE, _INSERT],
+    "DELETE+INSERT (engine)": [_DELETE, _INSERT],
     "DELETE+INSERT, ANALYZE staged": ["ANALYZE s", _DELETE, _INSERT],
     "DELETE+INSERT, index+ANALYZE staged": [
         "CREATE INDEX ON s (order_id)",
@@ -396,7 +396,7 @@ MERGE_VARIANTS = {
     ],
     "INSERT ON CONFLICT DO UPDATE": [_UPSERT],
     "INSERT ON CONFLICT, ANALYZE staged": ["ANALYZE s", _UPSERT],
-    "INSERT ON CONFLICT, counted (engine)": [
+    "INSERT ON CONFLICT, counted": [
         f"WITH u AS ({_UPSERT} RETURNING xmax <> 0 AS replaced) "
         "SELECT count(*), count(*) FILTER (WHERE replaced) FROM u"
     ],
