@@ -165,7 +165,7 @@ class MySqlSource(RelationalSource):
     def __init__(self, conn, conn_id: str, extra: dict | None = None):
         super().__init__(conn, conn_id, extra)
         # Per relation, from describe(): the single integer primary-key column (or None) and the
-        # columns that lead an index.
+        # other columns that lead an index.
         self._keys: dict[str, tuple[str | None, frozenset[str]]] = {}
         self.lock_timeout, self.statement_timeout = session_timeouts(extra)
         with self.conn.cursor() as cur:
@@ -181,7 +181,7 @@ class MySqlSource(RelationalSource):
             lock = max(1, round(self.lock_timeout))
             cur.execute(f"SET SESSION innodb_lock_wait_timeout = {lock}")
             cur.execute(f"SET SESSION lock_wait_timeout = {lock}")
-            # A window's key range and its rows are read in one snapshot (see _snapshot).
+            # A window's key range and its rows are read in one snapshot (see _window_batches).
             cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             # MariaDB limits a statement in seconds, MySQL a SELECT in milliseconds.
             if self.mariadb:
@@ -232,10 +232,10 @@ class MySqlSource(RelationalSource):
                     (schema, table.source_table),
                 )
                 checks = " ".join(_text(r[0]) for r in cur.fetchall()).lower()
-        # COLUMN_KEY: PRI for each primary-key column; UNI or MUL for a column leading an index.
+        # COLUMN_KEY: PRI for each primary-key column; UNI or MUL for another column leading an index.
         primary = [(_text(r[0]), _text(r[1]).lower()) for r in rows if _text(r[5]) == "PRI"]
         single = primary[0][0] if len(primary) == 1 and primary[0][1] in _RANGE_KEY_TYPES else None
-        leading = frozenset(_text(r[0]) for r in rows if _text(r[5]) in ("PRI", "UNI", "MUL"))
+        leading = frozenset(_text(r[0]) for r in rows if _text(r[5]) in ("UNI", "MUL"))
         self._keys[self.relation(table)] = (single, leading)
         columns = []
         for name, data_type, column_type, precision, scale, _key in rows:
@@ -296,13 +296,13 @@ class MySqlSource(RelationalSource):
         Asked only of a table whose primary key is one integer column and whose cursor column
         leads an index (as :meth:`describe` found them), in an index-only range scan of the cursor
         index. Returns ``_NO_ROWS`` when the window holds no rows. Must run in the snapshot of
-        the read that uses it (:meth:`_snapshot`): a row committed in between would otherwise be
+        the read that uses it (:meth:`_window_batches`): a row committed in between would otherwise be
         inside the window but outside the range.
         """
         if window is None or not table.cursor_column:
             return None
         key, leading = self._keys.get(self.relation(table), (None, frozenset()))
-        if key is None or key == table.cursor_column or table.cursor_column not in leading:
+        if key is None or table.cursor_column not in leading:
             return None
         where, params = self._window_where(table, columns, window)
         column = quote_mysql(key)
@@ -314,18 +314,6 @@ class MySqlSource(RelationalSource):
         log.debug("%s: the window's rows have %s from %s to %s", self.relation(table), key, low, high)
         return key, low, high
 
-    def _snapshot(self, read: Callable[[], Iterator[list[tuple]]]) -> Iterator[list[tuple]]:
-        """The batches of ``read()`` in one consistent, read-only snapshot (REPEATABLE READ)."""
-        with self.conn.cursor() as cur:
-            cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-        try:
-            yield from read()
-        finally:
-            try:
-                self.conn.rollback()
-            except Exception:  # a broken connection must not hide the read's own error
-                log.debug("ending the read-only snapshot failed", exc_info=True)
-
     def _window_batches(
         self,
         table: TableSpec,
@@ -333,16 +321,22 @@ class MySqlSource(RelationalSource):
         window: Window | None,
         select: Callable[..., tuple[str, list]],
     ) -> Iterator[list[tuple]]:
-        """The batches of ``select(table, columns, window, key_range)`` in one snapshot."""
+        """The batches of ``select(table, columns, window, key_range)`` in one snapshot.
 
-        def read() -> Iterator[list[tuple]]:
+        The key range and the rows are read in one consistent, read-only snapshot (REPEATABLE
+        READ), so no row committed between the two falls outside the range.
+        """
+        with self.conn.cursor() as cur:
+            cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        try:
             key_range = self.key_range(table, columns, window)
-            if key_range is _NO_ROWS:
-                return
-            sql, params = select(table, columns, window, key_range)
-            yield from self._unbuffered(sql, params)
-
-        return self._snapshot(read)
+            if key_range is not _NO_ROWS:
+                yield from self._unbuffered(*select(table, columns, window, key_range))
+        finally:
+            try:
+                self.conn.rollback()
+            except Exception:  # a broken connection must not hide the read's own error
+                log.debug("ending the read-only snapshot failed", exc_info=True)
 
     def null_cursor_predicate(self, table: TableSpec, columns: list[SourceColumn]) -> str:
         """SQL true for a row whose cursor is NULL or, for a date cursor, a zero date."""
